@@ -1,0 +1,48 @@
+# uvfio: `make demo` and `make check` are all a new user needs.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+MESON_TEST = meson test --print-errorlogs --num-processes 2
+
+.PHONY: all deps build demo check check-unit check-asan check-vm bench fuzz clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+demo: build
+	@scripts/demo.sh $(BUILD)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+check-unit: build
+	$(MESON_TEST) -C $(BUILD)
+
+check-asan: deps $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		$(MESON_TEST) -C $(ASAN_BUILD)
+
+check-vm: build
+	@tests/vm/run.sh $(BUILD)
+
+check: check-unit check-asan
+	@if [ -x tests/vm/run.sh ]; then $(MAKE) --no-print-directory check-vm; fi
+	@if [ -x tests/fuzz/run.sh ]; then tests/fuzz/run.sh $(FUZZ_BUILD) smoke; fi
+
+bench: build
+	@bench/run.sh $(BUILD)
+
+fuzz: deps
+	@tests/fuzz/run.sh $(FUZZ_BUILD) long
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Drive any device with one API, whatever carries it:
+ *   "vfio-user:/path/to/socket"          a vfio-user server (uvfio, libvfio-user, SPDK, QEMU)
+ *   "vfio:0000:00:03.0"                  a kernel VFIO device (iommufd cdev or type1 container)
+ *   "vfio:0000:00:03.0?iommu=type1"      force a kernel path (type1 | iommufd)
+ * Every reply from the device is validated before use. Errors are negative errno.
+ *
+ * DMA is device-centric: an IOAS (I/O address space) holds mappings of memory the client owns;
+ * attaching a device to it makes the mappings visible to the device; several devices may share
+ * one IOAS. A device attached to no IOAS can do no DMA.
+ */
+#ifndef UVFIO_CLIENT_H
+#define UVFIO_CLIENT_H
+
+#include <uvfio/device.h>
+
+UVFIO_BEGIN_DECLS
+
+struct uvfio_handle;
+struct uvfio_ioas;
+
+UVFIO_API int uvfio_open(const char *url, struct uvfio_handle **out);
+UVFIO_API void uvfio_close(struct uvfio_handle *h);
+/* "vfio-user", "vfio-type1", "vfio-iommufd". */
+UVFIO_API const char *uvfio_backend_name(struct uvfio_handle *h);
+
+struct uvfio_device_info {
+	uint32_t flags; /* UVFIO_DEVICE_FLAGS_* */
+	uint32_t num_regions;
+	uint32_t num_irqs;
+};
+UVFIO_API int uvfio_get_device_info(struct uvfio_handle *h, struct uvfio_device_info *info);
+
+struct uvfio_region_info {
+	uint32_t index;
+	uint32_t flags; /* UVFIO_REGION_* */
+	uint64_t size;
+	uint64_t offset; /* mmap offset in the device fd */
+	uint32_t nr_sparse; /* sparse mmap areas (0: whole region if MMAP) */
+	struct uvfio_sparse_area sparse[16];
+	bool has_type;
+	uint32_t type, subtype;
+	bool msix_mappable;
+};
+UVFIO_API int uvfio_get_region_info(struct uvfio_handle *h, uint32_t index,
+				    struct uvfio_region_info *info);
+
+/* Returns count or negative errno. Accesses larger than the transfer limit are split. */
+UVFIO_API ssize_t uvfio_region_read(struct uvfio_handle *h, uint32_t index, uint64_t offset,
+				    void *buf, size_t count);
+UVFIO_API ssize_t uvfio_region_write(struct uvfio_handle *h, uint32_t index, uint64_t offset,
+				     const void *buf, size_t count);
+/* A write whose completion is not awaited (vfio-user NO_REPLY); ordered before later requests. */
+UVFIO_API int uvfio_region_write_posted(struct uvfio_handle *h, uint32_t index, uint64_t offset,
+					const void *buf, size_t count);
+/* Maps [offset, offset+len) of a region (must lie in an mmap-able area). */
+UVFIO_API int uvfio_region_mmap(struct uvfio_handle *h, uint32_t index, uint64_t offset,
+				size_t len, int prot, void **addr);
+UVFIO_API int uvfio_region_munmap(struct uvfio_handle *h, void *addr, size_t len);
+
+/* Config space shortcuts (region UVFIO_PCI_CONFIG_REGION, little-endian). */
+UVFIO_API int uvfio_config_read(struct uvfio_handle *h, uint32_t offset, void *val, size_t size);
+UVFIO_API int uvfio_config_write(struct uvfio_handle *h, uint32_t offset, const void *val,
+				 size_t size);
+
+struct uvfio_irq_info {
+	uint32_t index;
+	uint32_t flags; /* UVFIO_IRQ_INFO_* */
+	uint32_t count;
+};
+UVFIO_API int uvfio_get_irq_info(struct uvfio_handle *h, uint32_t index,
+				 struct uvfio_irq_info *info);
+/* Raw SET_IRQS. data: count bytes (DATA_BOOL) or count int32 fds (DATA_EVENTFD, -1 de-assigns). */
+UVFIO_API int uvfio_set_irqs(struct uvfio_handle *h, uint32_t flags, uint32_t index,
+			     uint32_t start, uint32_t count, const void *data);
+/* Assign eventfds to vectors start..start+count-1 of an index (enables it). */
+UVFIO_API int uvfio_irq_enable(struct uvfio_handle *h, uint32_t index, uint32_t start,
+			       uint32_t count, const int *eventfds);
+UVFIO_API int uvfio_irq_disable(struct uvfio_handle *h, uint32_t index);
+UVFIO_API int uvfio_irq_mask(struct uvfio_handle *h, uint32_t index, uint32_t vector);
+UVFIO_API int uvfio_irq_unmask(struct uvfio_handle *h, uint32_t index, uint32_t vector);
+
+UVFIO_API int uvfio_reset(struct uvfio_handle *h);
+
+/* Raw VFIO_DEVICE_FEATURE: flags and payload as in struct vfio_device_feature. For GET, out
+ * receives up to *out_len bytes and *out_len is set to the payload size returned. */
+UVFIO_API int uvfio_device_feature_call(struct uvfio_handle *h, uint32_t flags, const void *data,
+					size_t len, void *out, size_t *out_len);
+
+/* IOAS. */
+#define UVFIO_IOAS_READ (1u << 0)
+#define UVFIO_IOAS_WRITE (1u << 1)
+
+UVFIO_API int uvfio_ioas_new(struct uvfio_ioas **out);
+/* Detaches every device, unmaps and frees memory the IOAS allocated. */
+UVFIO_API void uvfio_ioas_free(struct uvfio_ioas *ioas);
+/* Existing mappings are made visible to the device. A device is in at most one IOAS. */
+UVFIO_API int uvfio_ioas_attach(struct uvfio_ioas *ioas, struct uvfio_handle *h);
+UVFIO_API int uvfio_ioas_detach(struct uvfio_ioas *ioas, struct uvfio_handle *h);
+/* Allocate size bytes of shared memory (memfd) and map it at iova; *vaddr gets the memory. */
+UVFIO_API int uvfio_ioas_map_alloc(struct uvfio_ioas *ioas, uint64_t iova, size_t size,
+				   uint32_t prot, void **vaddr);
+/* Map memory the caller owns: fd/fd_offset (may be -1 for anonymous memory, which vfio-user
+ * devices then reach by DMA messages) and its address vaddr in this process. */
+UVFIO_API int uvfio_ioas_map(struct uvfio_ioas *ioas, uint64_t iova, size_t size, uint32_t prot,
+			     int fd, uint64_t fd_offset, void *vaddr);
+/* Exactly a previous mapping. */
+UVFIO_API int uvfio_ioas_unmap(struct uvfio_ioas *ioas, uint64_t iova, size_t size);
+/* The client address of [iova, iova+len), or NULL if not fully inside one mapping. */
+UVFIO_API void *uvfio_ioas_translate(struct uvfio_ioas *ioas, uint64_t iova, size_t len);
+
+UVFIO_END_DECLS
+
+#endif

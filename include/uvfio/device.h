@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The device core: what any device served by uvfio is made of, independent of PCI and of the
+ * transport. A device has regions (indexed as vfio-pci does: BAR0-5, ROM, CONFIG, VGA, then
+ * device-specific regions identified by a type capability), irq indexes with per-vector eventfds
+ * and vfio-level masking, a reset, and an ops table its driver fills. Transports (the vfio-user
+ * server) call the uvfio_device_* entry points below; they never touch device internals.
+ *
+ * Threading: region access, SET_IRQS, reset and open/close are called from one thread (the
+ * server's loop). uvfio_device_irq_trigger()/uvfio_device_irq_level() may be called from any thread.
+ */
+#ifndef UVFIO_DEVICE_H
+#define UVFIO_DEVICE_H
+
+#include <uvfio/common.h>
+
+UVFIO_BEGIN_DECLS
+
+struct uvfio_device;
+struct uvfio_dma_space;
+
+/* Region indexes of a PCI device (same numbers as <linux/vfio.h> VFIO_PCI_*_REGION_INDEX). */
+enum {
+	UVFIO_PCI_BAR0_REGION = 0,
+	UVFIO_PCI_BAR5_REGION = 5,
+	UVFIO_PCI_ROM_REGION = 6,
+	UVFIO_PCI_CONFIG_REGION = 7,
+	UVFIO_PCI_VGA_REGION = 8,
+	UVFIO_PCI_NUM_REGIONS = 9,
+};
+#define UVFIO_MAX_REGIONS 16
+
+/* Irq indexes of a PCI device (same numbers as VFIO_PCI_*_IRQ_INDEX). */
+enum {
+	UVFIO_PCI_INTX_IRQ = 0,
+	UVFIO_PCI_MSI_IRQ = 1,
+	UVFIO_PCI_MSIX_IRQ = 2,
+	UVFIO_PCI_ERR_IRQ = 3,
+	UVFIO_PCI_REQ_IRQ = 4,
+	UVFIO_PCI_NUM_IRQS = 5,
+};
+
+/* Region flags: same bits as VFIO_REGION_INFO_FLAG_*. */
+#define UVFIO_REGION_READ (1u << 0)
+#define UVFIO_REGION_WRITE (1u << 1)
+#define UVFIO_REGION_MMAP (1u << 2)
+
+/* Irq info flags: same bits as VFIO_IRQ_INFO_*. */
+#define UVFIO_IRQ_INFO_EVENTFD (1u << 0)
+#define UVFIO_IRQ_INFO_MASKABLE (1u << 1)
+#define UVFIO_IRQ_INFO_AUTOMASKED (1u << 2)
+#define UVFIO_IRQ_INFO_NORESIZE (1u << 3)
+
+/* SET_IRQS flags: same bits as VFIO_IRQ_SET_*. */
+#define UVFIO_IRQ_SET_DATA_NONE (1u << 0)
+#define UVFIO_IRQ_SET_DATA_BOOL (1u << 1)
+#define UVFIO_IRQ_SET_DATA_EVENTFD (1u << 2)
+#define UVFIO_IRQ_SET_ACTION_MASK (1u << 3)
+#define UVFIO_IRQ_SET_ACTION_UNMASK (1u << 4)
+#define UVFIO_IRQ_SET_ACTION_TRIGGER (1u << 5)
+
+/* Device info flags: same bits as VFIO_DEVICE_FLAGS_*. */
+#define UVFIO_DEVICE_FLAGS_RESET (1u << 0)
+#define UVFIO_DEVICE_FLAGS_PCI (1u << 1)
+
+struct uvfio_sparse_area {
+	uint64_t offset;
+	uint64_t size;
+};
+
+/*
+ * Access handler of a region. Returns the number of bytes handled (count on success) or a
+ * negative errno. The core has already checked offset+count against the region size.
+ */
+typedef ssize_t (*uvfio_region_rw_fn)(struct uvfio_device *dev, uint32_t index, uint64_t offset,
+				      void *buf, size_t count, bool is_write);
+
+struct uvfio_region {
+	uint64_t size; /* 0: region not implemented */
+	uint32_t flags; /* UVFIO_REGION_* */
+	uvfio_region_rw_fn rw;
+	int mmap_fd; /* memory backing an mmap-able region, -1 if none; owned by the driver */
+	uint64_t mmap_offset; /* offset of the region in mmap_fd */
+	const struct uvfio_sparse_area *sparse; /* mmap-able parts; NULL: whole region */
+	uint32_t nr_sparse;
+	uint32_t type, subtype; /* device-specific regions (index >= 9): VFIO_REGION_INFO_CAP_TYPE */
+	bool msix_mappable; /* advertise VFIO_REGION_INFO_CAP_MSIX_MAPPABLE */
+};
+
+struct uvfio_device_ops {
+	const char *name;
+	/* A client connected: the device may be used. */
+	int (*open)(struct uvfio_device *dev);
+	/* The client left: stop DMA and interrupts; the core then unmaps DMA and closes eventfds. */
+	void (*close)(struct uvfio_device *dev);
+	/* DEVICE_RESET (and the reset after a client disconnects). */
+	int (*reset)(struct uvfio_device *dev);
+	/* Called after SET_IRQS changed eventfds or masks of an index (e.g. so the PCI core can
+	 * mirror MSI/MSI-X enable into config space the way vfio-pci does in hardware). */
+	void (*irqs_changed)(struct uvfio_device *dev, uint32_t index);
+	/* Called after a vfio-level UNMASK, so a still-asserted level interrupt fires again. */
+	void (*irq_unmasked)(struct uvfio_device *dev, uint32_t index, uint32_t vector);
+	/* May the device initiate DMA right now? (bus mastering; later: migration state) */
+	bool (*dma_allowed)(struct uvfio_device *dev);
+	/* VFIO_DEVICE_FEATURE: flags as in struct vfio_device_feature, data/len its payload.
+	 * For GET, write up to *out_len bytes into out and set *out_len. NULL: -ENOTTY. */
+	int (*feature)(struct uvfio_device *dev, uint32_t flags, const void *data, size_t len,
+		       void *out, size_t *out_len);
+	/* Last reference dropped: free driver state. */
+	void (*release)(struct uvfio_device *dev);
+};
+
+/* Lifecycle (used by bus cores such as the PCI core; drivers get their device from there). */
+UVFIO_API struct uvfio_device *uvfio_device_new(const struct uvfio_device_ops *ops, uint32_t flags,
+						 uint32_t num_regions, uint32_t num_irqs);
+UVFIO_API void uvfio_device_free(struct uvfio_device *dev);
+UVFIO_API void uvfio_device_set_ops(struct uvfio_device *dev, const struct uvfio_device_ops *ops);
+UVFIO_API const struct uvfio_device_ops *uvfio_device_get_ops(struct uvfio_device *dev);
+UVFIO_API void uvfio_device_set_priv(struct uvfio_device *dev, void *priv);
+UVFIO_API void *uvfio_device_priv(struct uvfio_device *dev);
+/* A human-readable name for logs ("edu0"). */
+UVFIO_API void uvfio_device_set_name(struct uvfio_device *dev, const char *name);
+UVFIO_API const char *uvfio_device_name(struct uvfio_device *dev);
+
+/* Describing the device. */
+UVFIO_API int uvfio_device_set_region(struct uvfio_device *dev, uint32_t index,
+				      const struct uvfio_region *region);
+UVFIO_API const struct uvfio_region *uvfio_device_get_region(struct uvfio_device *dev,
+							      uint32_t index);
+UVFIO_API int uvfio_device_set_irq_info(struct uvfio_device *dev, uint32_t index, uint32_t count,
+					uint32_t flags);
+
+/* What a transport calls. All validate their arguments and return negative errno. */
+UVFIO_API uint32_t uvfio_device_flags(struct uvfio_device *dev);
+UVFIO_API uint32_t uvfio_device_num_regions(struct uvfio_device *dev);
+UVFIO_API uint32_t uvfio_device_num_irqs(struct uvfio_device *dev);
+UVFIO_API int uvfio_device_get_irq_info(struct uvfio_device *dev, uint32_t index, uint32_t *count,
+					uint32_t *flags);
+UVFIO_API ssize_t uvfio_device_region_rw(struct uvfio_device *dev, uint32_t index, uint64_t offset,
+					 void *buf, size_t count, bool is_write);
+/*
+ * SET_IRQS with the semantics of VFIO_DEVICE_SET_IRQS. For DATA_EVENTFD, fds[i] is the eventfd
+ * of vector start+i or -1 to de-assign; the core dup()s what it keeps, the caller still owns
+ * fds. For DATA_BOOL, data holds count bytes. ACTION_MASK/UNMASK with DATA_EVENTFD (irqfd-style
+ * unmask) needs a fd watcher (uvfio_device_set_fd_watcher).
+ */
+UVFIO_API int uvfio_device_set_irqs(struct uvfio_device *dev, uint32_t flags, uint32_t index,
+				    uint32_t start, uint32_t count, const void *data,
+				    const int *fds);
+UVFIO_API int uvfio_device_reset(struct uvfio_device *dev);
+UVFIO_API int uvfio_device_open(struct uvfio_device *dev);
+/* Client gone: ops->close, DMA unmapped, eventfds closed, then ops->reset. */
+UVFIO_API void uvfio_device_close(struct uvfio_device *dev);
+UVFIO_API int uvfio_device_feature(struct uvfio_device *dev, uint32_t flags, const void *data,
+				   size_t len, void *out, size_t *out_len);
+
+/* Interrupts, from the device side (any thread). Edge: signal vector once (pending if masked).
+ * Level: assert or deassert a level line (INTx): an asserted line fires once and is
+ * auto-masked if the index is AUTOMASKED; on UNMASK it fires again while still asserted. */
+UVFIO_API int uvfio_device_irq_trigger(struct uvfio_device *dev, uint32_t index, uint32_t vector);
+UVFIO_API int uvfio_device_irq_level(struct uvfio_device *dev, uint32_t index, uint32_t vector,
+				     bool asserted);
+/* Whether a vector has an eventfd assigned / is masked at the vfio level. */
+UVFIO_API bool uvfio_device_irq_enabled(struct uvfio_device *dev, uint32_t index, uint32_t vector);
+UVFIO_API bool uvfio_device_irq_masked(struct uvfio_device *dev, uint32_t index, uint32_t vector);
+
+/* The DMA space of the device (the client's DMA_MAP windows); see dma.h. Never NULL. */
+UVFIO_API struct uvfio_dma_space *uvfio_device_dma_space(struct uvfio_device *dev);
+
+/* Lets the core watch fds (irqfd-style unmask eventfds) on its owner's event loop. */
+typedef int (*uvfio_fd_watch_fn)(void *loop, int fd, void (*cb)(void *arg), void *arg);
+typedef void (*uvfio_fd_unwatch_fn)(void *loop, int fd);
+UVFIO_API void uvfio_device_set_fd_watcher(struct uvfio_device *dev, uvfio_fd_watch_fn watch,
+					   uvfio_fd_unwatch_fn unwatch, void *loop);
+
+UVFIO_END_DECLS
+
+#endif

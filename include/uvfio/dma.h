@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A device's view of DMA. The client shares memory windows (DMA_MAP); the DMA space translates
+ * an IOVA range to memory the server mmap()ed from the window's fd, with bounds and permission
+ * checks. Windows without an fd are reached through a message handler (server-to-client
+ * DMA_READ/WRITE). Every call here is thread-safe; removing a window waits until the users that
+ * hold a reference into it (uvfio_dma_get ... uvfio_dma_put) are done.
+ *
+ * Devices reach DMA through uvfio_dma_read/write/get, which also check that the device may
+ * initiate DMA now (bus mastering enabled; later, its migration state).
+ */
+#ifndef UVFIO_DMA_H
+#define UVFIO_DMA_H
+
+#include <uvfio/common.h>
+
+UVFIO_BEGIN_DECLS
+
+struct uvfio_device;
+struct uvfio_dma_space;
+
+#define UVFIO_DMA_READ (1u << 0) /* the device may read the window (same as VFIO_DMA_MAP_FLAG_READ) */
+#define UVFIO_DMA_WRITE (1u << 1) /* the device may write the window */
+
+/* A pinned, contiguous piece of a window, valid until uvfio_dma_put(). */
+struct uvfio_dma_ref {
+	void *ptr;
+	size_t len;
+	void *window; /* private */
+};
+
+/* Device side: copy to/from guest memory. Ranges may span adjacent windows. Errors:
+ * -EFAULT (not mapped), -EACCES (window lacks the permission), -EPERM (the device may not
+ * initiate DMA now: bus mastering off), -EIO (message-based DMA failed). */
+UVFIO_API int uvfio_dma_read(struct uvfio_device *dev, uint64_t iova, void *buf, size_t len);
+UVFIO_API int uvfio_dma_write(struct uvfio_device *dev, uint64_t iova, const void *buf, size_t len);
+/* Device side: a direct pointer to [iova, iova+len) inside one fd-backed window.
+ * -ENOTSUP if the window has no fd (use uvfio_dma_read/write). */
+UVFIO_API int uvfio_dma_get(struct uvfio_device *dev, uint64_t iova, size_t len, uint32_t prot,
+			    struct uvfio_dma_ref *ref);
+UVFIO_API void uvfio_dma_put(struct uvfio_device *dev, struct uvfio_dma_ref *ref);
+
+/* Space management (the transport's side). */
+typedef int (*uvfio_dma_msg_fn)(void *opaque, uint64_t iova, void *buf, size_t len, bool is_write);
+
+UVFIO_API struct uvfio_dma_space *uvfio_dma_space_new(void);
+UVFIO_API void uvfio_dma_space_free(struct uvfio_dma_space *space);
+/* Adds a window. fd >= 0: mmap()ed (the space dup()s it; the caller keeps its fd), fd < 0:
+ * reached through the message handler. -EEXIST on overlap, -EINVAL on bad size/alignment or
+ * wrap-around, -ENOSPC past max windows, -errno if mmap fails. */
+UVFIO_API int uvfio_dma_space_add(struct uvfio_dma_space *space, uint64_t iova, uint64_t size,
+				  uint32_t prot, int fd, uint64_t fd_offset);
+/* Removes exactly the window [iova, iova+size); -ENOENT if there is none. Waits for users. */
+UVFIO_API int uvfio_dma_space_remove(struct uvfio_dma_space *space, uint64_t iova, uint64_t size);
+UVFIO_API void uvfio_dma_space_remove_all(struct uvfio_dma_space *space);
+UVFIO_API unsigned uvfio_dma_space_count(struct uvfio_dma_space *space);
+UVFIO_API void uvfio_dma_space_set_max_windows(struct uvfio_dma_space *space, unsigned max);
+UVFIO_API void uvfio_dma_space_set_msg_handler(struct uvfio_dma_space *space, uvfio_dma_msg_fn fn,
+					       void *opaque);
+/* Copy without the device gate (for tests and transports). */
+UVFIO_API int uvfio_dma_space_rw(struct uvfio_dma_space *space, uint64_t iova, void *buf,
+				 size_t len, bool is_write);
+
+UVFIO_END_DECLS
+
+#endif

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian bookworm packages uvfio needs, only those missing. Usage:
+#   scripts/install-deps.sh          build + unit/integration tests
+#   scripts/install-deps.sh vm       also what the guest (kernel VFIO) tests need
+set -euo pipefail
+
+pkgs=(build-essential meson ninja-build pkg-config libjson-c-dev libcmocka-dev linux-libc-dev clang)
+if [ "${1:-}" = vm ]; then
+	pkgs+=(qemu-system-x86 busybox-static cpio xz-utils)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=
+if [ "$(id -u)" != 0 ]; then
+	command -v sudo >/dev/null || { echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+	sudo=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
