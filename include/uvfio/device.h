@@ -156,12 +156,20 @@ UVFIO_API int uvfio_device_feature(struct uvfio_device *dev, uint32_t flags, con
 
 /* Interrupts, from the device side (any thread). Edge: signal vector once (pending if masked).
  * Level: assert or deassert a level line (INTx): an asserted line fires once and is
- * auto-masked if the index is AUTOMASKED; on UNMASK it fires again while still asserted. */
+ * auto-masked if the index is AUTOMASKED; on UNMASK it fires again while still asserted.
+ * Errors: -EINVAL (bad index/vector), -EPERM (interrupts blocked), -ENOLINK (edge trigger of
+ * an unmasked vector that has no eventfd: the interrupt is lost, as with no handler). */
 UVFIO_API int uvfio_device_irq_trigger(struct uvfio_device *dev, uint32_t index, uint32_t vector);
 UVFIO_API int uvfio_device_irq_level(struct uvfio_device *dev, uint32_t index, uint32_t vector,
 				     bool asserted);
+/* Quiescence gate (migration): while blocked, devices may not raise interrupts (-EPERM). */
+UVFIO_API void uvfio_device_set_irq_blocked(struct uvfio_device *dev, bool blocked);
+UVFIO_API bool uvfio_device_irq_blocked(struct uvfio_device *dev);
 /* Whether a vector has an eventfd assigned / is masked at the vfio level. */
 UVFIO_API bool uvfio_device_irq_enabled(struct uvfio_device *dev, uint32_t index, uint32_t vector);
+/* Whether the index is in use: set up by DATA_EVENTFD|TRIGGER (even if every fd was -1), until
+ * DATA_NONE|TRIGGER with count 0 or close. vfio-pci keeps MSI/MSI-X enabled exactly so long. */
+UVFIO_API bool uvfio_device_irq_index_enabled(struct uvfio_device *dev, uint32_t index);
 UVFIO_API bool uvfio_device_irq_masked(struct uvfio_device *dev, uint32_t index, uint32_t vector);
 
 /* The DMA space of the device (the client's DMA_MAP windows); see dma.h. Never NULL. */

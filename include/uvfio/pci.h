@@ -79,8 +79,10 @@ UVFIO_API void uvfio_pci_cfg_set_masks(struct uvfio_pci_device *pdev, uint32_t o
 UVFIO_API ssize_t uvfio_pci_cfg_access(struct uvfio_pci_device *pdev, uint32_t off, void *buf,
 				       size_t count, bool is_write);
 
-/* BARs and ROM. size must be a power of two (memory BARs >= 16, I/O >= 4). mmap_fd >= 0
- * makes the BAR mmap-able (sparse areas optional). */
+/* BARs and ROM. size must be a power of two (memory BARs 16 bytes .. 2 GiB for MEM32, I/O
+ * 4..256). mmap_fd >= 0 makes a memory BAR mmap-able (sparse areas optional, 4 KiB aligned,
+ * at most 8); the pages holding an MSI-X table or PBA are always left out, so accesses to
+ * them keep going through the core. The ROM image is padded with 0xff to a power of two. */
 UVFIO_API int uvfio_pci_setup_bar(struct uvfio_pci_device *pdev, int bar, uint64_t size,
 				  uint32_t type, uvfio_pci_bar_rw_fn rw);
 UVFIO_API int uvfio_pci_bar_set_mmap(struct uvfio_pci_device *pdev, int bar, int mmap_fd,
@@ -112,7 +114,9 @@ UVFIO_API uint32_t uvfio_pci_find_ext_cap(struct uvfio_pci_device *pdev, uint16_
  * (function mask and per-vector mask set the PBA bit instead), else MSI if enabled (per-vector
  * mask bits set pending bits), else INTx (asserts the line unless COMMAND.INTX_DISABLE, and
  * sets STATUS.INTERRUPT). Returns 0 if delivered or left pending, negative errno otherwise
- * (-EPERM if the device may not interrupt now). */
+ * (-EPERM if the device may not interrupt now, -ENODEV if no mode is enabled and there is no
+ * INTx pin, -EINVAL for a vector the enabled mode lacks, -ENOLINK if the client gave no
+ * eventfd for it). MSI-X/MSI/INTx enable follows the client's SET_IRQS as with vfio-pci. */
 UVFIO_API int uvfio_pci_raise_irq(struct uvfio_pci_device *pdev, unsigned vector);
 UVFIO_API void uvfio_pci_set_intx(struct uvfio_pci_device *pdev, bool asserted);
 UVFIO_API bool uvfio_pci_msi_enabled(struct uvfio_pci_device *pdev);
@@ -120,6 +124,13 @@ UVFIO_API bool uvfio_pci_msix_enabled(struct uvfio_pci_device *pdev);
 
 /* Full function reset: config space back to power-on values, driver's reset op. */
 UVFIO_API void uvfio_pci_reset(struct uvfio_pci_device *pdev);
+
+/* INTERRUPT_PIN: 0 = no INTx (the default), 1..4 = INTA..INTD. Also sets the INTx irq count. */
+UVFIO_API int uvfio_pci_set_intx_pin(struct uvfio_pci_device *pdev, uint8_t pin);
+/* Call after probe: snapshots config space as the power-on state that reset restores. */
+UVFIO_API void uvfio_pci_finalize(struct uvfio_pci_device *pdev);
+/* Frees the device (same as uvfio_device_free(uvfio_pci_to_device(pdev))). */
+UVFIO_API void uvfio_pci_device_free(struct uvfio_pci_device *pdev);
 
 UVFIO_END_DECLS
 

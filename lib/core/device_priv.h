@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* Device core internals shared by device.c (regions, lifecycle) and irq.c (irq contexts). */
+#ifndef UVFIO_CORE_DEVICE_PRIV_H
+#define UVFIO_CORE_DEVICE_PRIV_H
+
+#include <pthread.h>
+
+#include <uvfio/device.h>
+
+#define UVFIO_MAX_IRQS 8
+#define UVFIO_MAX_VECTORS 2048 /* MSI-X limit */
+
+struct irqfd;
+
+/* One vector of an irq index. Protected by uvfio_device.irq_lock. */
+struct irq_vec {
+	int efd; /* our dup of the client's trigger eventfd, -1 if none */
+	bool masked; /* vfio-level mask (SET_IRQS ACTION_MASK or automask) */
+	bool pending; /* edge fired while masked */
+	bool asserted; /* level line state */
+	struct irqfd *irqfd_mask, *irqfd_unmask; /* client eventfds that (un)mask this vector */
+};
+
+struct irq_index {
+	uint32_t count, flags;
+	bool enabled; /* set up by EVENTFD|TRIGGER (even with all fds -1) until disabled */
+	struct irq_vec *vec;
+};
+
+struct uvfio_device {
+	const struct uvfio_device_ops *ops;
+	uint32_t flags;
+	uint32_t num_regions, num_irqs;
+	struct uvfio_region regions[UVFIO_MAX_REGIONS];
+	struct irq_index irqs[UVFIO_MAX_IRQS];
+	pthread_mutex_t irq_lock;
+	bool irq_blocked;
+	bool opened;
+	void *priv;
+	char name[64];
+	struct uvfio_dma_space *dma;
+	uvfio_fd_watch_fn watch;
+	uvfio_fd_unwatch_fn unwatch;
+	void *loop;
+};
+
+/* irq.c */
+void irq_index_disable(struct uvfio_device *dev, uint32_t index);
+void irq_free_all(struct uvfio_device *dev);
+
+#endif
