@@ -45,7 +45,7 @@ typedef int (*uvfio_dma_msg_fn)(void *opaque, uint64_t iova, void *buf, size_t l
 
 UVFIO_API struct uvfio_dma_space *uvfio_dma_space_new(void);
 UVFIO_API void uvfio_dma_space_free(struct uvfio_dma_space *space);
-/* Adds a window. fd >= 0: mmap()ed (the space dup()s it; the caller keeps its fd), fd < 0:
+/* Adds a window. fd >= 0: mmap()ed (the mapping holds the file; the caller keeps its fd), fd < 0:
  * reached through the message handler. -EEXIST on overlap, -EINVAL on bad size/alignment or
  * wrap-around, -ENOSPC past max windows, -errno if mmap fails. */
 UVFIO_API int uvfio_dma_space_add(struct uvfio_dma_space *space, uint64_t iova, uint64_t size,

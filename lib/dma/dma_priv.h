@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* DMA space internals shared by space.c (window management) and dma.c (device-side access). */
+#ifndef UVFIO_DMA_PRIV_H
+#define UVFIO_DMA_PRIV_H
+
+#include <pthread.h>
+
+#include <uvfio/dma.h>
+
+struct dma_window {
+	uint64_t iova;
+	uint64_t size;
+	uint32_t prot;
+	uint8_t *addr; /* iova maps here; NULL for a message-based (fd-less) window */
+	void *map_base; /* what mmap() returned (page-aligned, may precede addr) */
+	size_t map_len;
+	unsigned refs; /* users between dma_window_get and dma_window_put */
+	bool removing; /* out of the array; the remover waits for refs to drop to 0 */
+	pthread_cond_t idle;
+};
+
+struct uvfio_dma_space {
+	pthread_mutex_t lock;
+	struct dma_window **win; /* sorted by iova, never overlapping */
+	unsigned count;
+	unsigned cap;
+	unsigned max;
+	uvfio_dma_msg_fn msg_fn;
+	void *msg_opaque;
+};
+
+/* With space->lock held: the window containing iova, or NULL. */
+struct dma_window *dma_space_find(struct uvfio_dma_space *space, uint64_t iova);
+/* Drops one reference taken under the lock (wakes a waiting remover). */
+void dma_window_put(struct uvfio_dma_space *space, struct dma_window *w);
+
+#endif
