@@ -3,6 +3,8 @@
  * Serve devices over vfio-user. One server runs one epoll loop for any number of devices, each
  * on its own listening UNIX socket with at most one client at a time. The loop can be embedded:
  * poll uvfio_server_fd() for readability and call uvfio_server_dispatch(server, 0).
+ * A second client that connects while one is served waits in the listen backlog (connect()
+ * succeeds, nothing is answered) until the first one leaves.
  * A server outlives its clients: when one leaves, its DMA windows are unmapped, its eventfds
  * closed and the device reset; the next client may connect.
  */
@@ -21,6 +23,9 @@ struct uvfio_server_config {
 	uint32_t max_dma_maps; /* 0: default (65535) */
 	bool no_twin_socket; /* refuse twin_socket even if the client offers it */
 	bool no_write_multiple; /* don't advertise REGION_WRITE_MULTI */
+	/* A message whose rest does not arrive within this time is answered with ETIMEDOUT and
+	 * dropped; also the wait for a client's reply to server-to-client DMA. 0: default (5000). */
+	uint32_t msg_timeout_ms;
 };
 
 /* config may be NULL for defaults. */

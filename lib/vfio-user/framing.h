@@ -31,6 +31,10 @@ void vfu_msg_release(struct vfu_msg *msg);
  * EINTR/EAGAIN (poll). MSG_NOSIGNAL: a gone peer gives -EPIPE, not SIGPIPE. */
 int vfu_send(int sock, struct vfu_hdr *hdr, const struct iovec *iov, int iovcnt, const int *fds,
 	     size_t nfds);
+/* The same with a bound: -ETIMEDOUT if the peer takes none of the rest for timeout_ms (-1: none).
+ * A server uses it so a client that stops reading cannot stall its loop forever. */
+int vfu_send_timeout(int sock, struct vfu_hdr *hdr, const struct iovec *iov, int iovcnt,
+		     const int *fds, size_t nfds, int timeout_ms);
 int vfu_send_reply(int sock, const struct vfu_hdr *req, const void *payload, size_t len,
 		   const int *fds, size_t nfds);
 /* Error reply: header only, flags REPLY|ERROR, error_no = err (positive errno). */

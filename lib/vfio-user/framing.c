@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vfio-user framing. The receiver never reads past the end of the current message (header
+ * first, then exactly the payload), so fds that ride on the next message's header are not
+ * collected early. recvmsg() always uses MSG_DONTWAIT: the blocking receive polls itself.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vfio-user/framing.h"
+#include "util/log.h"
+
+#define VFU_SEND_MAX_IOV 16
+#define VFU_SCM_MAX_FD 253 /* the kernel's limit of fds in one SCM_RIGHTS message */
+
+void vfu_msg_init(struct vfu_msg *msg)
+{
+	memset(&msg->hdr, 0, sizeof(msg->hdr));
+	msg->payload = NULL;
+	msg->payload_len = 0;
+	msg->nfds = 0;
+}
+
+void vfu_msg_release(struct vfu_msg *msg)
+{
+	free(msg->payload);
+	for (size_t i = 0; i < msg->nfds; i++)
+		if (msg->fds[i] >= 0)
+			close(msg->fds[i]);
+	vfu_msg_init(msg);
+}
+
+static int wait_fd(int sock, short events, int timeout_ms)
+{
+	struct pollfd p = { .fd = sock, .events = events };
+
+	for (;;) {
+		int r = poll(&p, 1, timeout_ms);
+		if (r > 0)
+			return 0;
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+static void iov_advance(struct iovec **iov, int *iovcnt, size_t n)
+{
+	while (*iovcnt > 0 && n >= (*iov)->iov_len) {
+		n -= (*iov)->iov_len;
+		(*iov)++;
+		(*iovcnt)--;
+	}
+	if (*iovcnt > 0) {
+		(*iov)->iov_base = (uint8_t *)(*iov)->iov_base + n;
+		(*iov)->iov_len -= n;
+	}
+}
+
+int vfu_send(int sock, struct vfu_hdr *hdr, const struct iovec *iov, int iovcnt, const int *fds,
+	     size_t nfds)
+{
+	return vfu_send_timeout(sock, hdr, iov, iovcnt, fds, nfds, -1);
+}
+
+int vfu_send_timeout(int sock, struct vfu_hdr *hdr, const struct iovec *iov, int iovcnt,
+		     const int *fds, size_t nfds, int timeout_ms)
+{
+	struct iovec v[VFU_SEND_MAX_IOV + 1];
+	uint64_t total = sizeof(*hdr);
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * VFU_SCM_MAX_FD)];
+		struct cmsghdr align;
+	} ctl;
+
+	if (iovcnt < 0 || iovcnt > VFU_SEND_MAX_IOV || nfds > VFU_SCM_MAX_FD ||
+	    (nfds && !fds))
+		return -EINVAL;
+	v[0] = (struct iovec){ .iov_base = hdr, .iov_len = sizeof(*hdr) };
+	for (int i = 0; i < iovcnt; i++) {
+		v[i + 1] = iov[i];
+		total += iov[i].iov_len;
+	}
+	if (total > UINT32_MAX)
+		return -EMSGSIZE;
+	hdr->msg_size = (uint32_t)total;
+
+	struct iovec *cur = v;
+	int cnt = iovcnt + 1;
+	struct msghdr mh = { 0 };
+	if (nfds) {
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	while (cnt > 0) {
+		mh.msg_iov = cur;
+		mh.msg_iovlen = (size_t)cnt;
+		ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return -errno;
+			int r = wait_fd(sock, POLLOUT, timeout_ms);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		/* The fds went with the first bytes; never send them twice. */
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
+		iov_advance(&cur, &cnt, (size_t)n);
+	}
+	return 0;
+}
+
+int vfu_send_reply(int sock, const struct vfu_hdr *req, const void *payload, size_t len,
+		   const int *fds, size_t nfds)
+{
+	struct vfu_hdr h = {
+		.msg_id = req->msg_id,
+		.cmd = req->cmd,
+		.flags = VFU_F_TYPE_REPLY,
+	};
+	struct iovec iov = { .iov_base = (void *)payload, .iov_len = len };
+
+	return vfu_send(sock, &h, &iov, len ? 1 : 0, fds, nfds);
+}
+
+int vfu_send_error(int sock, const struct vfu_hdr *req, int err)
+{
+	struct vfu_hdr h = {
+		.msg_id = req->msg_id,
+		.cmd = req->cmd,
+		.flags = VFU_F_TYPE_REPLY | VFU_F_ERROR,
+		.error_no = (uint32_t)err,
+	};
+
+	return vfu_send(sock, &h, NULL, 0, NULL, 0);
+}
+
+void vfu_receiver_init(struct vfu_receiver *r)
+{
+	vfu_msg_init(&r->msg);
+	r->hdr_got = 0;
+	r->payload_got = 0;
+	r->discard_left = 0;
+	r->bad = 0;
+	r->in_message = false;
+}
+
+void vfu_receiver_reset(struct vfu_receiver *r)
+{
+	vfu_msg_release(&r->msg);
+	vfu_receiver_init(r);
+}
+
+/* Keeps the fds of every SCM_RIGHTS message; past max_fds they are closed and the message
+ * marked bad. A truncated control buffer (MSG_CTRUNC) means the kernel dropped some. */
+static void take_fds(struct vfu_receiver *r, struct msghdr *mh, size_t max_fds)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		int *p = (int *)CMSG_DATA(c);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, p + i, sizeof(fd));
+			if (r->msg.nfds < max_fds && r->msg.nfds < VFU_MAX_FDS) {
+				r->msg.fds[r->msg.nfds++] = fd;
+				continue;
+			}
+			close(fd);
+			r->bad = EINVAL;
+		}
+	}
+	if (mh->msg_flags & MSG_CTRUNC)
+		r->bad = EINVAL;
+}
+
+/* One recvmsg into buf; >0 bytes, 0 EOF, -EAGAIN, -errno. */
+static ssize_t recv_some(struct vfu_receiver *r, int sock, void *buf, size_t len, size_t max_fds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * VFU_SCM_MAX_FD)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = ctl.buf,
+		.msg_controllen = sizeof(ctl.buf),
+	};
+
+	for (;;) {
+		ssize_t n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n >= 0) {
+			take_fds(r, &mh, max_fds);
+			return n;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EWOULDBLOCK)
+			return -EAGAIN;
+		return -errno;
+	}
+}
+
+/* The header just completed: decide what to do with the payload. */
+static int start_payload(struct vfu_receiver *r, size_t max_size)
+{
+	uint32_t size = r->msg.hdr.msg_size;
+
+	if (size < sizeof(struct vfu_hdr)) {
+		r->bad = EINVAL;
+		return 1; /* no way to know where the payload ends: the header is all there is */
+	}
+	if (size > max_size) {
+		r->bad = E2BIG;
+		r->discard_left = size - sizeof(struct vfu_hdr);
+		return r->discard_left ? 0 : 1;
+	}
+	r->msg.payload_len = size - sizeof(struct vfu_hdr);
+	if (r->msg.payload_len == 0)
+		return 1;
+	r->msg.payload = malloc(r->msg.payload_len);
+	if (!r->msg.payload)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Returns 1 message complete, 0 progress made, -EAGAIN nothing to read now, or -errno. */
+static int feed_one(struct vfu_receiver *r, int sock, size_t max_size, size_t max_fds)
+{
+	uint8_t scratch[4096];
+	void *dst;
+	size_t want;
+	bool in_hdr = r->hdr_got < sizeof(r->msg.hdr);
+
+	if (in_hdr) {
+		dst = (uint8_t *)&r->msg.hdr + r->hdr_got;
+		want = sizeof(r->msg.hdr) - r->hdr_got;
+	} else if (r->discard_left) {
+		dst = scratch;
+		want = r->discard_left < sizeof(scratch) ? (size_t)r->discard_left : sizeof(scratch);
+	} else {
+		dst = r->msg.payload + r->payload_got;
+		want = r->msg.payload_len - r->payload_got;
+	}
+	ssize_t n = recv_some(r, sock, dst, want, max_fds);
+	if (n == -EAGAIN)
+		return -EAGAIN;
+	if (n == -ECONNRESET && r->in_message)
+		return -EPROTO;
+	if (n < 0)
+		return (int)n;
+	if (n == 0)
+		return r->in_message ? -EPROTO : -ECONNRESET;
+	r->in_message = true;
+	if (in_hdr) {
+		r->hdr_got += (size_t)n;
+		if (r->hdr_got < sizeof(r->msg.hdr))
+			return 0;
+		return start_payload(r, max_size);
+	}
+	if (r->discard_left) {
+		r->discard_left -= (uint64_t)n;
+		return r->discard_left ? 0 : 1;
+	}
+	r->payload_got += (size_t)n;
+	return r->payload_got == r->msg.payload_len ? 1 : 0;
+}
+
+int vfu_receiver_feed(struct vfu_receiver *r, int sock, size_t max_size, size_t max_fds)
+{
+	int ret;
+
+	do
+		ret = feed_one(r, sock, max_size, max_fds);
+	while (ret == 0);
+	if (ret == -EAGAIN)
+		return 0;
+	if (ret == 1 && r->bad) {
+		/* Nothing of a bad message is for the caller's parser. */
+		free(r->msg.payload);
+		r->msg.payload = NULL;
+		r->msg.payload_len = 0;
+	}
+	return ret;
+}
+
+static int remaining_ms(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t ms = (int64_t)(deadline->tv_sec - now.tv_sec) * 1000 +
+		     (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : (ms > INT32_MAX ? INT32_MAX : (int)ms);
+}
+
+int vfu_recv(int sock, struct vfu_msg *msg, size_t max_size, size_t max_fds, int timeout_ms)
+{
+	struct vfu_receiver *r = malloc(sizeof(*r));
+	struct timespec deadline;
+	int ret;
+
+	if (!r)
+		return -ENOMEM;
+	vfu_receiver_init(r);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	for (;;) {
+		ret = vfu_receiver_feed(r, sock, max_size, max_fds);
+		if (ret != 0)
+			break;
+		ret = wait_fd(sock, POLLIN, timeout_ms < 0 ? -1 : remaining_ms(&deadline));
+		if (ret < 0)
+			break;
+	}
+	if (ret == 1 && r->bad) {
+		log_warn("vfio-user: bad message (cmd %u, msg_size %u, %zu fds): %s", r->msg.hdr.cmd,
+			 r->msg.hdr.msg_size, r->msg.nfds, strerror(r->bad));
+		ret = -EPROTO;
+	}
+	if (ret == 1) {
+		*msg = r->msg;
+		vfu_receiver_init(r);
+		ret = 0;
+	}
+	vfu_receiver_reset(r);
+	free(r);
+	return ret;
+}
