@@ -10,6 +10,8 @@
  *    the most specific match wins (score: vendor, device, subvendor, subdevice, then class mask
  *    bits); a tie goes to the driver registered first.
  *  - no match: -ENODEV with a message naming the identity and suggesting driver_override.
+ *  - driver_override naming no registered driver: -ENOENT.
+ * The registry holds at most 32 drivers (-ENOSPC); a duplicate name is -EEXIST.
  */
 #ifndef UVFIO_DRIVER_H
 #define UVFIO_DRIVER_H
@@ -85,6 +87,10 @@ UVFIO_API const struct uvfio_driver *uvfio_driver_match(const struct uvfio_pci_i
  * Identity keys: vendor, device, subvendor, subdevice, class, revision (override the preset's);
  * driver_override=NAME forces a driver; name=STR names the device in logs. The rest go to the
  * driver's probe, which must consume them: an unknown option fails with -EINVAL.
+ * A preset word binds its own driver while that driver's table (override-only entries
+ * included) matches the identity, so variants such as edu-mig bind themselves; otherwise the
+ * usual matching applies. Errors: -EINVAL (syntax, unknown option), -ENOENT (unknown preset or
+ * driver_override), -ENODEV (no driver matches), or what probe returned.
  */
 UVFIO_API int uvfio_pci_create(const char *declaration, struct uvfio_pci_device **out);
 
