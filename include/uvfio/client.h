@@ -24,6 +24,10 @@ UVFIO_API int uvfio_open(const char *url, struct uvfio_handle **out);
 UVFIO_API void uvfio_close(struct uvfio_handle *h);
 /* "vfio-user", "vfio-type1", "vfio-iommufd". */
 UVFIO_API const char *uvfio_backend_name(struct uvfio_handle *h);
+/* How long to wait for each reply (vfio-user; default 5000 ms, -1: forever). A reply that does
+ * not come in time fails the call with -ETIMEDOUT and the connection is unusable after it.
+ * -ENOTSUP for backends without messages. */
+UVFIO_API int uvfio_set_msg_timeout(struct uvfio_handle *h, int timeout_ms);
 
 struct uvfio_device_info {
 	uint32_t flags; /* UVFIO_DEVICE_FLAGS_* */

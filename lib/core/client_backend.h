@@ -54,6 +54,13 @@ struct uvfio_handle {
 
 /* A per-IOAS slot a backend may use for its shared object; key identifies the backend. */
 void **uvfio_ioas_backend_slot(struct uvfio_ioas *ioas, const void *key);
+/* Serve a device's message-based DMA: copy between buf and [iova, iova+len), which must lie in
+ * one mapping with the needed permission (dev_writes: WRITE, else READ). -EFAULT / -EACCES. */
+int uvfio_ioas_dma_rw(struct uvfio_ioas *ioas, uint64_t iova, void *buf, size_t len,
+		      bool dev_writes);
+
+/* vfio-user backend only: reply timeout in ms (-1: none). */
+int uvfio_vfio_user_set_timeout(struct uvfio_handle *h, int timeout_ms);
 
 extern const struct uvfio_backend_ops uvfio_vfio_user_backend;
 /* Kernel VFIO (lib/kernel): NULL-able until implemented on this platform. */

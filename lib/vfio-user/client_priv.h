@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/* The vfio-user client backend's state, shared by client*.c. */
+#ifndef UVFIO_VFIO_USER_CLIENT_PRIV_H
+#define UVFIO_VFIO_USER_CLIENT_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/client_backend.h"
+#include "framing.h"
+
+#define VFU_CLIENT_DEFAULT_TIMEOUT_MS 5000
+#define VFU_CLIENT_MAX_XFER (1u << 20) /* what we advertise and accept */
+#define VFU_CLIENT_MAX_DMA_MAPS 65535u
+#define VFU_CLIENT_PGSIZE 4096u
+
+/* What the server's VERSION reply allows us. */
+struct vfu_peer_caps {
+	uint16_t minor;
+	uint32_t max_msg_fds;
+	uint32_t max_data_xfer_size;
+	uint32_t max_dma_maps;
+	uint64_t pgsizes;
+	bool write_multiple;
+	bool twin_socket;
+	uint32_t twin_fd_index;
+};
+
+struct vfu_client {
+	int sock;
+	int twin; /* server-to-client command socket, -1 if not negotiated */
+	pthread_mutex_t lock; /* one request/reply exchange at a time on sock */
+	uint16_t next_id;
+	int timeout_ms;
+	bool broken; /* the stream is out of step (timeout, bad framing): refuse further use */
+	struct vfu_peer_caps peer;
+	uint32_t nr_dma_maps;
+
+	/* Serving the device's DMA messages. */
+	pthread_mutex_t dma_lock;
+	struct uvfio_ioas *ioas;
+	pthread_t twin_thread;
+	bool twin_thread_running;
+	int stop_fd; /* eventfd that ends the twin thread */
+};
+
+/* One command; reply NULL: posted (NO_REPLY). On success reply holds a checked reply with at
+ * most max_reply_fds fds (release it). Thread-safe. */
+int vfu_client_exchange(struct vfu_client *c, uint16_t cmd, const struct iovec *iov, int iovcnt,
+			const int *fds, size_t nfds, size_t max_reply_fds, struct vfu_msg *reply);
+
+/* client_version.c: negotiate on c->sock; may set c->twin. */
+int vfu_client_negotiate(struct vfu_client *c);
+
+/* client_dma.c */
+/* msg is a command from the server (DMA_READ/DMA_WRITE); answers it on sock. */
+void vfu_client_serve_dma(struct vfu_client *c, int sock, struct vfu_msg *msg);
+int vfu_client_start_twin(struct vfu_client *c);
+void vfu_client_stop_twin(struct vfu_client *c);
+
+#endif
