@@ -11,5 +11,7 @@
 #include <uvfio/dma.h>
 #include <uvfio/server.h>
 #include <uvfio/client.h>
+#include <uvfio/migration.h>
+#include <uvfio/host.h>
 
 #endif

@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Migration, the v2 uAPI of Linux VFIO: states and feature flags with the kernel's numbers, the
+ * state machine (one table, the kernel's, with its skip rule for unsupported optional states and
+ * a guard against the ERROR loop the kernel once had), the data-session rules of each arc, the
+ * ops a migratable driver fills, and the framed stream uvfio wraps each driver's data in.
+ *
+ * Drivers implement single arcs only; the walker below turns a request for a final state into
+ * the shortest path of arcs. Saving states (PRE_COPY, PRE_COPY_P2P, STOP_COPY) are only ever its
+ * ends, except that a path starting in the saving group may stay in it (one session:
+ * PRE_COPY -> PRE_COPY_P2P -> STOP_COPY).
+ */
+#ifndef UVFIO_MIGRATION_H
+#define UVFIO_MIGRATION_H
+
+#include <uvfio/common.h>
+
+UVFIO_BEGIN_DECLS
+
+struct uvfio_device;
+
+/* enum vfio_device_mig_state. */
+enum uvfio_mig_state {
+	UVFIO_MIG_STATE_ERROR = 0,
+	UVFIO_MIG_STATE_STOP = 1,
+	UVFIO_MIG_STATE_RUNNING = 2,
+	UVFIO_MIG_STATE_STOP_COPY = 3,
+	UVFIO_MIG_STATE_RESUMING = 4,
+	UVFIO_MIG_STATE_RUNNING_P2P = 5,
+	UVFIO_MIG_STATE_PRE_COPY = 6,
+	UVFIO_MIG_STATE_PRE_COPY_P2P = 7,
+	UVFIO_MIG_STATE_NR = 8,
+};
+
+/* VFIO_MIGRATION_* of struct vfio_device_feature_migration. STOP_COPY is always required. */
+#define UVFIO_MIGRATION_STOP_COPY (1u << 0)
+#define UVFIO_MIGRATION_P2P (1u << 1)
+#define UVFIO_MIGRATION_PRE_COPY (1u << 2)
+
+/* Longest path the walker takes (the kernel table's longest is 4 arcs: PRE_COPY->RESUMING). */
+#define UVFIO_MIG_MAX_ARCS 8
+
+/* "STOP_COPY", ... or "?" for an out-of-range value. */
+UVFIO_API const char *uvfio_mig_state_name(uint32_t state);
+/* Whether flags is one of the four combinations the kernel defines. */
+UVFIO_API bool uvfio_mig_flags_valid(uint32_t flags);
+/* Whether a device with these flags has this state (ERROR is never "supported": it cannot be
+ * requested). */
+UVFIO_API bool uvfio_mig_state_supported(uint32_t flags, uint32_t state);
+/* Whether from->to is an arc a driver with these flags implements (the uAPI's list). */
+UVFIO_API bool uvfio_mig_arc_valid(uint32_t flags, uint32_t from, uint32_t to);
+
+/*
+ * vfio_mig_get_next_state(): the next single arc from cur towards target. -EINVAL if flags is
+ * not a defined combination, cur or target is unsupported (ERROR included), or target cannot be
+ * reached (STOP_COPY -> PRE_COPY(_P2P)). cur == target gives next = cur.
+ */
+UVFIO_API int uvfio_mig_next_state(uint32_t flags, uint32_t cur, uint32_t target, uint32_t *next);
+
+/*
+ * One arc, done by the driver. Return 0 when the device is in `to`, or -errno when the arc
+ * failed: the device is then still in `from`, unless the callback sets *broken because the
+ * device is left unusable, which puts it in ERROR (only a reset leaves ERROR).
+ */
+typedef int (*uvfio_mig_step_fn)(void *opaque, uint32_t from, uint32_t to, bool *broken);
+
+struct uvfio_mig_arc {
+	uint8_t from, to;
+};
+
+/* The arcs a walk completed (a failed arc is not listed). */
+struct uvfio_mig_path {
+	unsigned nr_arcs;
+	struct uvfio_mig_arc arcs[UVFIO_MIG_MAX_ARCS];
+};
+
+/*
+ * Walks *state to target, one uvfio_mig_next_state() arc at a time, calling step for each.
+ * On success *state == target. On failure *state is where the device is: the start of the
+ * failed arc, or ERROR if step said so; the path is validated before the first arc, so a request
+ * that cannot succeed (-EINVAL) calls step never. path may be NULL.
+ */
+UVFIO_API int uvfio_mig_walk(uint32_t flags, uint32_t *state, uint32_t target,
+			     uvfio_mig_step_fn step, void *opaque, struct uvfio_mig_path *path);
+
+/* What an arc does to the data session (the data_fd of VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE). */
+enum uvfio_mig_session_action {
+	UVFIO_MIG_SESSION_NONE = 0, /* no session involved */
+	UVFIO_MIG_SESSION_OPEN_SAVE, /* RUNNING->PRE_COPY, RUNNING_P2P->PRE_COPY_P2P, STOP->STOP_COPY */
+	UVFIO_MIG_SESSION_OPEN_RESUME, /* STOP->RESUMING */
+	UVFIO_MIG_SESSION_KEEP, /* PRE_COPY<->PRE_COPY_P2P, PRE_COPY(_P2P)->STOP_COPY: same session */
+	UVFIO_MIG_SESSION_END_SAVE, /* STOP_COPY->STOP, PRE_COPY->RUNNING, PRE_COPY_P2P->RUNNING_P2P */
+	UVFIO_MIG_SESSION_COMMIT, /* RESUMING->STOP: load what was written; may fail */
+};
+/* The action of arc from->to, or -EINVAL if it is no arc of any feature set. */
+UVFIO_API int uvfio_mig_arc_session(uint32_t from, uint32_t to);
+
+/* Whether a state carries a saving session (PRE_COPY, PRE_COPY_P2P, STOP_COPY). */
+UVFIO_API bool uvfio_mig_state_saving(uint32_t state);
+/* The quiescence rules of the uAPI for the device core's gates: whether a device may initiate
+ * DMA / raise interrupts in a state. Yes in RUNNING, PRE_COPY and their P2P variants (uvfio
+ * devices only reach the client's memory, never a peer's, so P2P quiescence stops nothing);
+ * no in STOP, STOP_COPY, RESUMING, ERROR. */
+UVFIO_API bool uvfio_mig_state_may_dma(uint32_t state);
+UVFIO_API bool uvfio_mig_state_may_irq(uint32_t state);
+
+/*
+ * A state machine instance: the device core keeps one per migratable device. It starts in
+ * RUNNING; uvfio_mig_fsm_reset() (DEVICE_RESET) brings it back there from any state, ERROR
+ * included, and ends any session.
+ */
+enum uvfio_mig_session {
+	UVFIO_MIG_NO_SESSION = 0,
+	UVFIO_MIG_SAVING,
+	UVFIO_MIG_RESUMING,
+};
+
+struct uvfio_mig_fsm {
+	uint32_t flags;
+	uint32_t state;
+	enum uvfio_mig_session session;
+};
+
+/* -EINVAL if flags is not a defined combination. */
+UVFIO_API int uvfio_mig_fsm_init(struct uvfio_mig_fsm *fsm, uint32_t flags);
+/* uvfio_mig_walk() on fsm->state, keeping fsm->session in step with the arcs walked. */
+UVFIO_API int uvfio_mig_fsm_set_state(struct uvfio_mig_fsm *fsm, uint32_t target,
+				      uvfio_mig_step_fn step, void *opaque,
+				      struct uvfio_mig_path *path);
+UVFIO_API void uvfio_mig_fsm_reset(struct uvfio_mig_fsm *fsm);
+
+/* ---- the framed stream ---- */
+
+/*
+ * Layout (little-endian): a header (magic "UVFIOMIG", format version, header length, a CRC of
+ * those; vendor/device/subvendor/subdevice, driver name, driver state version, a CRC of the
+ * whole header), then sections (id != 0, length, CRC32 of the data, CRC32 of the section
+ * header, the data), then an end marker (id 0, the number of sections, the CRC32 of every byte
+ * before it). See lib/core/mig_stream.c.
+ */
+#define UVFIO_MIG_FORMAT_VERSION 1
+#define UVFIO_MIG_DRIVER_NAME_MAX 31
+#define UVFIO_MIG_HEADER_SIZE 64
+#define UVFIO_MIG_SECTION_HEADER_SIZE 24
+
+/* Who a stream belongs to. A reader accepts state versions min_state_version..state_version. */
+struct uvfio_mig_identity {
+	uint16_t vendor, device, subvendor, subdevice;
+	const char *driver; /* at most UVFIO_MIG_DRIVER_NAME_MAX bytes */
+	uint32_t state_version;
+	uint32_t min_state_version; /* reader only */
+};
+
+struct uvfio_mig_section {
+	uint32_t id;
+	size_t len;
+	const void *data;
+};
+
+/* Bytes a stream with nr sections of payload bytes in total takes (for MIG_DATA_SIZE). */
+UVFIO_API uint64_t uvfio_mig_stream_size(size_t nr_sections, uint64_t payload);
+
+/* Writer: builds the stream into a buffer the saving side drains with read(). */
+struct uvfio_mig_writer;
+/* Writes the header. -EINVAL for a bad identity (no/too long driver name). */
+UVFIO_API int uvfio_mig_writer_new(const struct uvfio_mig_identity *id,
+				   struct uvfio_mig_writer **out);
+UVFIO_API void uvfio_mig_writer_free(struct uvfio_mig_writer *w);
+/* Appends one section. -EINVAL for id 0 (the end marker's) or after end; -ENOMEM. */
+UVFIO_API int uvfio_mig_writer_section(struct uvfio_mig_writer *w, uint32_t id, const void *data,
+				       size_t len);
+/* Appends the end marker; nothing can be added after it. */
+UVFIO_API int uvfio_mig_writer_end(struct uvfio_mig_writer *w);
+/* Bytes written but not yet read. */
+UVFIO_API size_t uvfio_mig_writer_pending(const struct uvfio_mig_writer *w);
+/* Copies out up to len bytes. 0: end of stream (ended and drained); -ENOMSG: nothing to read
+ * now but the stream goes on (the pre-copy "temporary end of stream"). */
+UVFIO_API ssize_t uvfio_mig_writer_read(struct uvfio_mig_writer *w, void *buf, size_t len);
+
+/*
+ * Reader: takes the stream in pieces of any size and validates as it goes; sections are handed
+ * out only once the end marker and every checksum were verified, so nothing reaches the device
+ * before the whole stream is known good. The first error sticks until reset. Errors:
+ *   -ENODEV          another device (the reason names both identities)
+ *   -EPROTONOSUPPORT newer format version, or a driver state version outside the accepted range
+ *   -EBADMSG         a checksum does not match (corruption)
+ *   -ENODATA         the stream ended early (finish() before the end marker)
+ *   -EINVAL          malformed: not a uvfio stream, bad lengths, bytes after the end marker
+ *   -EFBIG           the stream exceeds the reader's size limit
+ */
+struct uvfio_mig_reader;
+UVFIO_API int uvfio_mig_reader_new(const struct uvfio_mig_identity *expect,
+				   struct uvfio_mig_reader **out);
+UVFIO_API void uvfio_mig_reader_free(struct uvfio_mig_reader *r);
+/* Forgets the stream (and any error): ready for a new one. */
+UVFIO_API void uvfio_mig_reader_reset(struct uvfio_mig_reader *r);
+/* Largest stream accepted (default 256 MiB). */
+UVFIO_API void uvfio_mig_reader_set_max_size(struct uvfio_mig_reader *r, uint64_t max);
+/* Consumes all of buf (returns len) or fails with one of the errors above. */
+UVFIO_API ssize_t uvfio_mig_reader_write(struct uvfio_mig_reader *r, const void *buf, size_t len);
+/* The writer is done: 0 if a complete, verified stream was received, else the error. */
+UVFIO_API int uvfio_mig_reader_finish(struct uvfio_mig_reader *r);
+/* The verified sections in stream order, valid until reset/free; -ENODATA if not complete,
+ * or the sticky error. */
+UVFIO_API int uvfio_mig_reader_sections(struct uvfio_mig_reader *r,
+					const struct uvfio_mig_section **sections, size_t *nr);
+/* The driver state version of the stream (valid once its header was accepted). */
+UVFIO_API uint32_t uvfio_mig_reader_state_version(const struct uvfio_mig_reader *r);
+/* Why the last error happened ("" if none). */
+UVFIO_API const char *uvfio_mig_reader_reason(const struct uvfio_mig_reader *r);
+
+/* ---- what a migratable driver fills ---- */
+struct uvfio_migration_ops {
+	uint32_t flags; /* UVFIO_MIGRATION_*: a defined combination */
+	uint32_t state_version; /* version of the state save() writes */
+	uint32_t min_state_version; /* oldest version load() still understands */
+	/* Exactly one arc (see uvfio_mig_step_fn). Quiesce on entering STOP-like states. */
+	int (*step)(struct uvfio_device *dev, uint32_t from, uint32_t to, bool *broken);
+	/* Saving session: append state as sections (ids != 0 of the driver's choosing). Called with
+	 * final=false in PRE_COPY states (initial and dirtied data) and once with final=true in
+	 * STOP_COPY (everything not yet saved). The core writes header and end marker. */
+	int (*save)(struct uvfio_device *dev, struct uvfio_mig_writer *w, bool final);
+	/* RESUMING->STOP with a verified stream: sections in stream order. An error fails the arc. */
+	int (*load)(struct uvfio_device *dev, uint32_t state_version,
+		    const struct uvfio_mig_section *sections, size_t nr);
+	/* PRE_COPY: initial bytes not yet saved, bytes dirtied since (NULL: both 0). */
+	int (*precopy_info)(struct uvfio_device *dev, uint64_t *initial_bytes,
+			    uint64_t *dirty_bytes);
+	/* MIG_DATA_SIZE: payload bytes STOP_COPY will still save (NULL: unknown, 0). */
+	int (*data_size)(struct uvfio_device *dev, uint64_t *stop_copy_bytes);
+};
+
+UVFIO_END_DECLS
+
+#endif
