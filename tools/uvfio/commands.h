@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/* The uvfio subcommands and the helpers they share. Each returns the process exit code. */
+#ifndef UVFIO_TOOL_COMMANDS_H
+#define UVFIO_TOOL_COMMANDS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define EXIT_OK 0
+#define EXIT_FAILED 1 /* the operation failed */
+#define EXIT_USAGE 2 /* bad command line */
+
+int cmd_serve(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_read(int argc, char **argv);
+int cmd_write(int argc, char **argv);
+/* tools/uvfio/cmd_host.c (kernel host management). */
+int cmd_list(int argc, char **argv);
+int cmd_bind(int argc, char **argv);
+int cmd_unbind(int argc, char **argv);
+
+/* Prints "uvfio CMD: message" to stderr and returns EXIT_USAGE. */
+int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Hex (0x...) or decimal, the whole string; false if not a number or out of range. */
+bool parse_u64(const char *s, uint64_t *out);
+/* "bar0".."bar5", "rom", "config", "vga" or a number. -1 if neither. */
+int parse_region(const char *s);
+/* "BAR0".., "ROM", "CONFIG", "VGA", or "REGIONn". */
+const char *region_name(uint32_t index, char *buf, unsigned size);
+/* Applies --log LEVEL; false if LEVEL is not a level. */
+bool set_log_level(const char *level);
+
+#endif

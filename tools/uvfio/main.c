@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/* uvfio: serve devices over vfio-user, or inspect and poke any device the client API opens. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <uvfio/uvfio.h>
+
+#include "commands.h"
+
+#ifndef UVFIO_VERSION
+#define UVFIO_VERSION "0.1.0"
+#endif
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "serve", cmd_serve, "serve devices over vfio-user" },
+	{ "info", cmd_info, "show a device's regions, irqs and config space" },
+	{ "read", cmd_read, "read a register of a region" },
+	{ "write", cmd_write, "write a register of a region" },
+	{ "list", cmd_list, "list host PCI devices and their VFIO state" },
+	{ "bind", cmd_bind, "bind a host PCI device to vfio-pci" },
+	{ "unbind", cmd_unbind, "give a host PCI device back to its driver" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: uvfio COMMAND [ARGS...]\n       uvfio --version | --help\n\n"
+		   "Commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nURLs: vfio-user:/path/to.sock (or a bare socket path), vfio:0000:00:03.0"
+		   "[?iommu=type1|iommufd]\nRun 'uvfio COMMAND --help' for a command's options.\n");
+}
+
+int usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "uvfio %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'uvfio %s --help'.\n", cmd);
+	return EXIT_USAGE;
+}
+
+bool parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+static const char *const region_names[] = { "bar0", "bar1", "bar2", "bar3", "bar4",
+					    "bar5", "rom", "config", "vga" };
+
+int parse_region(const char *s)
+{
+	uint64_t v;
+
+	for (size_t i = 0; i < sizeof(region_names) / sizeof(region_names[0]); i++)
+		if (strcasecmp(s, region_names[i]) == 0)
+			return (int)i;
+	if (parse_u64(s, &v) && v < 1024)
+		return (int)v;
+	return -1;
+}
+
+const char *region_name(uint32_t index, char *buf, unsigned size)
+{
+	if (index < sizeof(region_names) / sizeof(region_names[0])) {
+		snprintf(buf, size, "%s", region_names[index]);
+		for (char *p = buf; *p; p++)
+			*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+	} else {
+		snprintf(buf, size, "REGION%u", index);
+	}
+	return buf;
+}
+
+bool set_log_level(const char *level)
+{
+	int l = uvfio_log_parse_level(level);
+
+	if (l < 0)
+		return false;
+	uvfio_log_set_level(l);
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("uvfio %s\n", UVFIO_VERSION);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "uvfio: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}
