@@ -92,6 +92,39 @@ UVFIO_API int uvfio_reset(struct uvfio_handle *h);
 UVFIO_API int uvfio_device_feature_call(struct uvfio_handle *h, uint32_t flags, const void *data,
 					size_t len, void *out, size_t *out_len);
 
+/*
+ * Migration (VFIO migration v2), the same calls over vfio-user and kernel VFIO. -ENOTTY: the
+ * device is not migratable / does not log DMA.
+ */
+struct uvfio_mig_path;
+struct uvfio_dirty_range;
+/* UVFIO_MIGRATION_* flags the device supports. */
+UVFIO_API int uvfio_mig_get_flags(struct uvfio_handle *h, uint32_t *flags);
+UVFIO_API int uvfio_mig_get_state(struct uvfio_handle *h, uint32_t *state);
+/* Moves the device to target (the device walks the arcs); path, if not NULL, gets the arcs
+ * walked (computed with the same table from the state before and the device's flags). On
+ * failure the device's state is read back into path's last arc's start or ERROR. */
+UVFIO_API int uvfio_mig_set_state(struct uvfio_handle *h, uint32_t target,
+				  struct uvfio_mig_path *path);
+/* The data session of the current saving/resuming state: read returns 0 when there is no more
+ * data (for now, in PRE_COPY). */
+UVFIO_API ssize_t uvfio_mig_read(struct uvfio_handle *h, void *buf, size_t len);
+UVFIO_API ssize_t uvfio_mig_write(struct uvfio_handle *h, const void *buf, size_t len);
+/* PRE_COPY sizes. Over vfio-user this needs the server to accept the uvfio precopy extension
+ * (negotiated in VERSION); -ENOTSUP if it did not. */
+UVFIO_API int uvfio_mig_precopy_info(struct uvfio_handle *h, uint64_t *initial_bytes,
+				     uint64_t *dirty_bytes);
+/* MIG_DATA_SIZE: bytes STOP_COPY would produce now. */
+UVFIO_API int uvfio_mig_data_size(struct uvfio_handle *h, uint64_t *stop_copy_bytes);
+/* DMA logging. start: *page_size in: wanted, out: what the device uses. report: sets the bit
+ * of every page of [iova, iova+length) written since the last report and clears them; bitmap
+ * holds (length / page_size + 63) / 64 words, zeroed by the caller. */
+UVFIO_API int uvfio_dirty_start(struct uvfio_handle *h, const struct uvfio_dirty_range *ranges,
+				uint32_t nr, uint64_t *page_size);
+UVFIO_API int uvfio_dirty_stop(struct uvfio_handle *h);
+UVFIO_API int uvfio_dirty_report(struct uvfio_handle *h, uint64_t iova, uint64_t length,
+				 uint64_t page_size, uint64_t *bitmap);
+
 /* IOAS. */
 #define UVFIO_IOAS_READ (1u << 0)
 #define UVFIO_IOAS_WRITE (1u << 1)

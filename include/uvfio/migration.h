@@ -230,6 +230,49 @@ struct uvfio_migration_ops {
 	int (*data_size)(struct uvfio_device *dev, uint64_t *stop_copy_bytes);
 };
 
+/* ---- device side: what the device core does with those ops ---- */
+
+/*
+ * Makes dev migratable (before it is served): the core then answers the MIGRATION,
+ * MIG_DEVICE_STATE, MIG_DATA_SIZE and DMA_LOGGING_* features itself, runs the FSM with ops->step
+ * for each arc, wraps save()/load() in the framed stream (identity from the PCI IDs and the
+ * driver name), and enforces quiescence: in a state where uvfio_mig_state_may_dma() is false
+ * uvfio_dma_read/write/get fail with -EPERM without touching memory (arcs into such a state wait
+ * for DMA calls in progress to return), and interrupts are deferred (pending) until a state
+ * that allows them. ops must outlive dev. -EINVAL: flags not a defined combination, or
+ * step/save/load missing.
+ */
+UVFIO_API int uvfio_device_set_migration(struct uvfio_device *dev,
+					 const struct uvfio_migration_ops *ops,
+					 const struct uvfio_mig_identity *id);
+/* Current state (RUNNING for a device that is not migratable). */
+UVFIO_API uint32_t uvfio_device_mig_state(struct uvfio_device *dev);
+/* Transport entry points (vfio-user MIG_DATA_READ / MIG_DATA_WRITE, or a test).
+ * read: in PRE_COPY(_P2P) and STOP_COPY only (-EINVAL elsewhere); returns bytes copied; 0 means
+ * no more data now (PRE_COPY: until more is dirtied; STOP_COPY: end of stream).
+ * write: in RESUMING only (-EINVAL elsewhere); consumes all of len or fails with the stream
+ * reader's error (the stream is then refused at RESUMING->STOP and the device keeps its state). */
+UVFIO_API ssize_t uvfio_device_mig_data_read(struct uvfio_device *dev, void *buf, size_t len);
+UVFIO_API ssize_t uvfio_device_mig_data_write(struct uvfio_device *dev, const void *buf,
+					      size_t len);
+/* VFIO_MIG_GET_PRECOPY_INFO: in PRE_COPY(_P2P) only (-EINVAL elsewhere). Bytes already queued
+ * in the stream count as initial (before the initial data was all read) or dirty. */
+UVFIO_API int uvfio_device_mig_precopy_info(struct uvfio_device *dev, uint64_t *initial_bytes,
+					    uint64_t *dirty_bytes);
+/* Why the last RESUMING->STOP was refused ("" if it was not). */
+UVFIO_API const char *uvfio_device_mig_error(struct uvfio_device *dev);
+
+/* DMA logging ranges (VFIO_DEVICE_FEATURE_DMA_LOGGING_START's struct
+ * vfio_device_feature_dma_logging_range). */
+struct uvfio_dirty_range {
+	uint64_t iova;
+	uint64_t length;
+};
+
+/* A driver that writes guest memory through a uvfio_dma_get() pointer it keeps declares the
+ * bytes it wrote here (uvfio_dma_put() of a WRITE ref marks its whole range by itself). */
+UVFIO_API void uvfio_dma_mark_dirty(struct uvfio_device *dev, uint64_t iova, size_t len);
+
 UVFIO_END_DECLS
 
 #endif

@@ -16,15 +16,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <uvfio/migration.h> /* struct uvfio_dirty_range */
+
 /* One kernel page worth of {iova, length} pairs, as vfio core allows. */
 #define UVFIO_DIRTY_MAX_RANGES 256
 /* Bitmap memory a log may use; past it start() raises the page size (the uAPI lets it). */
 #define UVFIO_DIRTY_MAX_BITMAP_BYTES (64u << 20)
-
-struct uvfio_dirty_range {
-	uint64_t iova;
-	uint64_t length;
-};
 
 struct uvfio_dirty_log;
 
