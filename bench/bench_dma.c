@@ -27,7 +27,7 @@ int main(int argc, char **argv)
 	struct uvfio_pci_device *pdev;
 	struct uvfio_device *dev;
 	uint16_t cmd = 0x6; /* MEMORY | MASTER */
-	double best_dma = 0, best_cpy = 0, best_rd = 0;
+	double best_dma = 0, best_cpy = 0, best_rd = 0, best_cpy_from = 0;
 	char *src, *mem;
 	int fd;
 
@@ -62,6 +62,12 @@ int main(int argc, char **argv)
 				return 1;
 		double dma = gbps(WINDOW, bench_now_ns() - t0);
 
+		/* Reads copy the other way: their baseline is memcpy out of the window. */
+		t0 = bench_now_ns();
+		for (size_t off = 0; off < WINDOW; off += chunk)
+			memcpy(src + off, mem + off, chunk);
+		double cpy_from = gbps(WINDOW, bench_now_ns() - t0);
+
 		t0 = bench_now_ns();
 		for (size_t off = 0; off < WINDOW; off += chunk)
 			if (uvfio_dma_read(dev, IOVA + off, src + off, chunk))
@@ -71,13 +77,14 @@ int main(int argc, char **argv)
 		best_cpy = cpy > best_cpy ? cpy : best_cpy;
 		best_dma = dma > best_dma ? dma : best_dma;
 		best_rd = rd > best_rd ? rd : best_rd;
+		best_cpy_from = cpy_from > best_cpy_from ? cpy_from : best_cpy_from;
 	}
 	if (memcmp(mem, src, chunk))
 		return 1;
 	printf("%-34s %10.2f %10.2f %7.2fx %s\n", "DMA write via mmap (GB/s)", best_dma, best_cpy,
 	       best_dma / best_cpy, ">= 0.90x memcpy");
-	printf("%-34s %10.2f %10.2f %7.2fx %s\n", "DMA read via mmap (GB/s)", best_rd, best_cpy,
-	       best_rd / best_cpy, ">= 0.90x memcpy");
+	printf("%-34s %10.2f %10.2f %7.2fx %s\n", "DMA read via mmap (GB/s)", best_rd, best_cpy_from,
+	       best_rd / best_cpy_from, ">= 0.90x memcpy");
 	uvfio_dma_space_remove_all(uvfio_device_dma_space(dev));
 	uvfio_device_free(dev);
 	munmap(mem, WINDOW);
