@@ -259,6 +259,10 @@ void conn_on_readable(struct vfu_conn *c)
 		}
 		if (c->timer_armed)
 			arm_timer(c, false);
+		/* A client that wants a reply usually waits for it before sending more: go back to
+		 * epoll (level-triggered) rather than pay a read that finds nothing. Posted messages
+		 * come in bursts: keep reading. */
+		bool more_likely = c->rx.msg.hdr.flags & VFU_F_NO_REPLY;
 		dispatch_msg(c, &c->rx.msg, c->rx.bad);
 		vfu_receiver_reset(&c->rx);
 		run_queue(c);
@@ -266,6 +270,8 @@ void conn_on_readable(struct vfu_conn *c)
 			conn_close(c);
 			return;
 		}
+		if (!more_likely)
+			return;
 	}
 }
 

@@ -329,12 +329,14 @@ int vfu_recv(int sock, struct vfu_msg *msg, size_t max_size, size_t max_fds, int
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000;
 	}
+	/* Wait first: a reply is rarely there the moment its request went out, and a read that
+	 * finds nothing costs a syscall on every round trip. */
 	for (;;) {
-		ret = vfu_receiver_feed(r, sock, max_size, max_fds);
-		if (ret != 0)
-			break;
 		ret = wait_fd(sock, POLLIN, timeout_ms < 0 ? -1 : remaining_ms(&deadline));
 		if (ret < 0)
+			break;
+		ret = vfu_receiver_feed(r, sock, max_size, max_fds);
+		if (ret != 0)
 			break;
 	}
 	if (ret == 1 && r->bad) {
