@@ -19,6 +19,7 @@
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
 
+#include <uvfio/client.h>
 #include <uvfio/dma.h>
 #include <uvfio/pci.h>
 
@@ -539,4 +540,61 @@ int h_enable_device(int sock)
 	uint16_t cmd = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
 
 	return h_region_write(sock, VFIO_PCI_CONFIG_REGION_INDEX, PCI_COMMAND, &cmd, sizeof(cmd));
+}
+
+int h_open(const char *sock_path, struct uvfio_handle **h)
+{
+	char url[160];
+	int ret = -ECONNREFUSED;
+
+	snprintf(url, sizeof(url), "vfio-user:%s", sock_path);
+	/* The socket file exists a moment before it listens: bounded retries. */
+	for (int i = 0; i < 500 && (ret == -ECONNREFUSED || ret == -ENOENT); i++) {
+		ret = uvfio_open(url, h);
+		if (ret)
+			poll(NULL, 0, 10);
+	}
+	return ret;
+}
+
+#define H_MAX_TRACKED 8
+static int tracked[H_MAX_TRACKED];
+static int n_tracked;
+
+int h_track(int sock)
+{
+	if (sock >= 0 && n_tracked < H_MAX_TRACKED)
+		tracked[n_tracked++] = sock;
+	return sock;
+}
+
+void h_untrack(int sock)
+{
+	for (int i = 0; i < n_tracked; i++)
+		if (tracked[i] == sock)
+			tracked[i--] = tracked[--n_tracked];
+}
+
+int h_close_tracked(void **state)
+{
+	(void)state;
+	for (int i = 0; i < n_tracked; i++)
+		close(tracked[i]);
+	n_tracked = 0;
+	return 0;
+}
+
+int h_check_alive(int sock)
+{
+	static uint32_t value = 0x5a5a0000;
+	uint32_t got = 0;
+	int ret;
+
+	value++;
+	ret = h_region_write(sock, 0, 64, &value, 4);
+	if (ret == 0)
+		ret = h_region_read(sock, 0, 64, &got, 4);
+	if (ret == 0 && got != value)
+		ret = -EBADMSG;
+	return ret;
 }

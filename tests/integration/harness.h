@@ -58,6 +58,21 @@ int h_server_stop(struct h_server *s);
 /* Number of open fds of the child (entries of /proc/<pid>/fd), or -errno. */
 int h_server_count_fds(const struct h_server *s);
 
+/* uvfio_open("vfio-user:<sock_path>"), retrying while the socket is missing or not yet
+ * listening (bounded: ~5 s). */
+struct uvfio_handle;
+int h_open(const char *sock_path, struct uvfio_handle **h);
+
+/* Sockets a test opened, closed by h_close_tracked (a cmocka teardown) even when an assertion
+ * failed: a client left open would keep the next one waiting in the server's backlog. */
+int h_track(int sock);
+int h_close_tracked(void **state);
+/* Forget a tracked socket the test closes itself. */
+void h_untrack(int sock);
+/* A REGION_WRITE then REGION_READ of BAR0 offset 64 (test device scratch) through the socket:
+ * 0 if the server answered both correctly (the value read is the value written). */
+int h_check_alive(int sock);
+
 /* Connects, retrying while the socket is missing or not yet listening (bounded: ~5 s). */
 int h_connect(const char *path);
 

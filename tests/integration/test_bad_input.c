@@ -28,28 +28,6 @@
 static struct h_server server;
 static int fds_connected; /* the server's fd count with one versioned client */
 
-/* Sockets of the running test, closed by its teardown even when an assertion fails (a client
- * left open would keep the next one waiting in the backlog). */
-static int open_socks[8];
-static int n_open;
-
-static int track(int sock)
-{
-	if (sock >= 0 && n_open < 8)
-		open_socks[n_open++] = sock;
-	return sock;
-}
-
-static int close_all(void **state)
-{
-	(void)state;
-	for (int i = 0; i < n_open; i++)
-		if (open_socks[i] >= 0)
-			close(open_socks[i]);
-	n_open = 0;
-	return 0;
-}
-
 static void enable_mem(int sock)
 {
 	assert_int_equal(h_enable_device(sock), 0);
@@ -57,7 +35,7 @@ static void enable_mem(int sock)
 
 static int connect_client(void)
 {
-	int sock = track(h_connect(server.sock_path));
+	int sock = h_track(h_connect(server.sock_path));
 
 	assert_true(sock >= 0);
 	assert_int_equal(h_version(sock, NULL), 0);
@@ -68,29 +46,7 @@ static int connect_client(void)
 /* A valid write then read of BAR0 through the server: it still works. */
 static void check_alive(int sock)
 {
-	static uint16_t id = 1000;
-	static uint32_t value = 0x5a5a0000;
-	uint8_t req[16 + 4];
-	struct vfu_region_access a = { .offset = 64, .region = 0, .count = 4 };
-	struct vfu_msg m;
-
-	value++;
-	memcpy(req, &a, sizeof(a));
-	memcpy(req + 16, &value, 4);
-	assert_int_equal(h_send(sock, ++id, VFU_CMD_REGION_WRITE, 0, req, sizeof(req), NULL, 0), 0);
-	assert_int_equal(h_recv(sock, &m, 5000), 0);
-	assert_int_equal(m.hdr.flags, VFU_F_TYPE_REPLY);
-	assert_int_equal(m.hdr.msg_id, id);
-	assert_int_equal(m.payload_len, 16);
-	vfu_msg_release(&m);
-	assert_int_equal(h_send(sock, ++id, VFU_CMD_REGION_READ, 0, &a, sizeof(a), NULL, 0), 0);
-	assert_int_equal(h_recv(sock, &m, 5000), 0);
-	assert_int_equal(m.hdr.flags, VFU_F_TYPE_REPLY);
-	assert_int_equal(m.hdr.msg_id, id);
-	assert_int_equal(m.hdr.cmd, VFU_CMD_REGION_READ);
-	assert_int_equal(m.payload_len, 20);
-	assert_memory_equal(m.payload + 16, &value, 4);
-	vfu_msg_release(&m);
+	assert_int_equal(h_check_alive(sock), 0);
 }
 
 static int group_setup(void **state)
@@ -114,13 +70,13 @@ static void test_first_count_fds(void **state)
 	check_alive(sock);
 	fds_connected = h_server_count_fds(&server);
 	assert_true(fds_connected > 0);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 static void test_before_version_and_fds_on_version(void **state)
 {
 	(void)state;
-	int sock = track(h_connect(server.sock_path));
+	int sock = h_track(h_connect(server.sock_path));
 	struct vfu_device_info info = { .argsz = 16 };
 	struct vfu_region_access a = { .count = 4 };
 
@@ -152,7 +108,7 @@ static void test_before_version_and_fds_on_version(void **state)
 	assert_int_equal(h_send(sock, 7, VFU_CMD_VERSION, 0, v, sizeof(v), NULL, 0), 0);
 	assert_int_equal(h_expect_error(sock, 7, VFU_CMD_VERSION, EINVAL), 0);
 	check_alive(sock);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 static void test_short_header(void **state)
@@ -164,7 +120,7 @@ static void test_short_header(void **state)
 	assert_int_equal(h_send_raw(sock, &h, sizeof(h), NULL, 0), 0);
 	assert_int_equal(h_expect_error(sock, 77, VFU_CMD_DEVICE_GET_INFO, EINVAL), 0);
 	check_alive(sock);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 static void test_stalled_message(void **state)
@@ -179,7 +135,7 @@ static void test_stalled_message(void **state)
 	/* Nothing until the stall timeout, then ETIMEDOUT. */
 	assert_int_equal(h_expect_error(sock, 78, VFU_CMD_REGION_READ, ETIMEDOUT), 0);
 	check_alive(sock);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 static void test_oversized(void **state)
@@ -195,7 +151,7 @@ static void test_oversized(void **state)
 	assert_int_equal(h_expect_error(sock, 79, VFU_CMD_REGION_WRITE, E2BIG), 0);
 	free(p);
 	check_alive(sock);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 static void test_argsz(void **state)
@@ -238,7 +194,7 @@ static void test_argsz(void **state)
 	assert_int_equal(ri.size, BAR0_SIZE);
 	vfu_msg_release(&m);
 	check_alive(sock);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 static void test_fd_counts(void **state)
@@ -300,7 +256,7 @@ static void test_fd_counts(void **state)
 	close(fds[0]);
 	close(fds[1]);
 	check_alive(sock);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 static void test_unknown_commands(void **state)
@@ -327,7 +283,7 @@ static void test_unknown_commands(void **state)
 	assert_int_equal(h_send(sock, 36, VFU_CMD_REGION_WRITE_MULTI, 0, x, 8, NULL, 0), 0);
 	assert_int_equal(h_expect_error(sock, 36, VFU_CMD_REGION_WRITE_MULTI, EINVAL), 0);
 	check_alive(sock);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 static void test_dma_errors(void **state)
@@ -403,7 +359,7 @@ static void test_dma_errors(void **state)
 	assert_int_equal(h_expect_error(sock, 55, VFU_CMD_DMA_UNMAP, ENOENT), 0);
 	close(fd);
 	check_alive(sock);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 static void test_region_errors(void **state)
@@ -453,7 +409,7 @@ static void test_region_errors(void **state)
 	assert_memory_equal(m.payload + 16, &val, 4);
 	vfu_msg_release(&m);
 	check_alive(sock);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 static void test_set_irqs_ranges(void **state)
@@ -506,7 +462,7 @@ static void test_set_irqs_ranges(void **state)
 	assert_int_equal(m.hdr.flags, VFU_F_TYPE_REPLY);
 	vfu_msg_release(&m);
 	check_alive(sock);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 static void test_close_mid_message(void **state)
@@ -518,22 +474,22 @@ static void test_close_mid_message(void **state)
 
 	memcpy(part, &h, 16);
 	assert_int_equal(h_send_raw(sock, part, sizeof(part), NULL, 0), 0);
-	close_all(NULL);
+	h_close_tracked(NULL);
 	/* Mid-header too. */
 	sock = connect_client();
 	assert_int_equal(h_send_raw(sock, &h, 7, NULL, 0), 0);
-	close_all(NULL);
+	h_close_tracked(NULL);
 	/* The next client is served. */
 	sock = connect_client();
 	check_alive(sock);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 static void test_second_client_waits(void **state)
 {
 	(void)state;
 	int first = connect_client();
-	int second = track(h_connect(server.sock_path));
+	int second = h_track(h_connect(server.sock_path));
 	uint8_t v[] = { 0, 0, 0, 0, '{', '}', 0 };
 	struct vfu_msg m;
 
@@ -542,8 +498,8 @@ static void test_second_client_waits(void **state)
 	/* Not served while the first is connected (it waits in the backlog) ... */
 	assert_true(h_quiet(second, 200));
 	check_alive(first);
+	h_untrack(first); /* the teardown must not close a number reused by then */
 	close(first);
-	open_socks[0] = -1; /* closed: keep the teardown from closing a reused number */
 	/* ... and served as soon as the first leaves. */
 	assert_int_equal(h_recv(second, &m, 5000), 0);
 	assert_int_equal(m.hdr.msg_id, 90);
@@ -591,12 +547,12 @@ static void test_client_stops_reading(void **state)
 	for (int i = 0; i < 4000 && ret == 0; i++)
 		ret = h_send(sock, (uint16_t)i, VFU_CMD_REGION_READ, 0, &a, 16, NULL, 0);
 	assert_true(ret == 0 || ret == -ECONNRESET || ret == -EPIPE);
-	int next = track(h_connect(server.sock_path));
+	int next = h_track(h_connect(server.sock_path));
 	assert_true(next >= 0);
 	assert_int_equal(h_version(next, NULL), 0);
 	enable_mem(next);
 	check_alive(next);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 static void test_last_no_fd_leak(void **state)
@@ -605,27 +561,27 @@ static void test_last_no_fd_leak(void **state)
 	int sock = connect_client();
 	check_alive(sock);
 	assert_int_equal(h_server_count_fds(&server), fds_connected);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_first_count_fds, close_all),
-		cmocka_unit_test_teardown(test_before_version_and_fds_on_version, close_all),
-		cmocka_unit_test_teardown(test_short_header, close_all),
-		cmocka_unit_test_teardown(test_stalled_message, close_all),
-		cmocka_unit_test_teardown(test_oversized, close_all),
-		cmocka_unit_test_teardown(test_argsz, close_all),
-		cmocka_unit_test_teardown(test_fd_counts, close_all),
-		cmocka_unit_test_teardown(test_unknown_commands, close_all),
-		cmocka_unit_test_teardown(test_dma_errors, close_all),
-		cmocka_unit_test_teardown(test_region_errors, close_all),
-		cmocka_unit_test_teardown(test_set_irqs_ranges, close_all),
-		cmocka_unit_test_teardown(test_close_mid_message, close_all),
-		cmocka_unit_test_teardown(test_second_client_waits, close_all),
-		cmocka_unit_test_teardown(test_client_stops_reading, close_all),
-		cmocka_unit_test_teardown(test_last_no_fd_leak, close_all),
+		cmocka_unit_test_teardown(test_first_count_fds, h_close_tracked),
+		cmocka_unit_test_teardown(test_before_version_and_fds_on_version, h_close_tracked),
+		cmocka_unit_test_teardown(test_short_header, h_close_tracked),
+		cmocka_unit_test_teardown(test_stalled_message, h_close_tracked),
+		cmocka_unit_test_teardown(test_oversized, h_close_tracked),
+		cmocka_unit_test_teardown(test_argsz, h_close_tracked),
+		cmocka_unit_test_teardown(test_fd_counts, h_close_tracked),
+		cmocka_unit_test_teardown(test_unknown_commands, h_close_tracked),
+		cmocka_unit_test_teardown(test_dma_errors, h_close_tracked),
+		cmocka_unit_test_teardown(test_region_errors, h_close_tracked),
+		cmocka_unit_test_teardown(test_set_irqs_ranges, h_close_tracked),
+		cmocka_unit_test_teardown(test_close_mid_message, h_close_tracked),
+		cmocka_unit_test_teardown(test_second_client_waits, h_close_tracked),
+		cmocka_unit_test_teardown(test_client_stops_reading, h_close_tracked),
+		cmocka_unit_test_teardown(test_last_no_fd_leak, h_close_tracked),
 		cmocka_unit_test(test_server_api),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

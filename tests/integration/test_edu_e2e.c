@@ -27,23 +27,9 @@
 
 #include <uvfio/client.h>
 
+#include "edu_regs.h"
 #include "harness.h"
 
-#define REG_ID 0x00
-#define REG_LIVE 0x04
-#define REG_FACT 0x08
-#define REG_STATUS 0x20
-#define REG_IRQ_STATUS 0x24
-#define REG_IRQ_RAISE 0x60
-#define REG_IRQ_ACK 0x64
-#define REG_DMA_SRC 0x80
-#define REG_DMA_DST 0x88
-#define REG_DMA_CNT 0x90
-#define REG_DMA_CMD 0x98
-#define DMA_START 0x1u
-#define DMA_TO_RAM 0x2u
-#define DMA_IRQ 0x4u
-#define DMA_BUF 0x40000u
 
 #define RAM_IOVA 0x100000ull
 #define RAM_SIZE 0x4000ull
@@ -57,19 +43,6 @@ struct fx {
 	int efd;
 };
 
-static int open_retry(const char *path, struct uvfio_handle **h)
-{
-	char url[160];
-	snprintf(url, sizeof(url), "vfio-user:%s", path);
-	int ret = -ECONNREFUSED;
-	/* The socket file exists a moment before it listens: bounded retries. */
-	for (int i = 0; i < 500 && (ret == -ECONNREFUSED || ret == -ENOENT); i++) {
-		ret = uvfio_open(url, h);
-		if (ret)
-			poll(NULL, 0, 10);
-	}
-	return ret;
-}
 
 static uint32_t rd32(struct fx *f, uint64_t off)
 {
@@ -125,7 +98,7 @@ static int setup(void **state)
 	const char *const args[] = { "--device", "edu", "--socket", "@SOCK@", NULL };
 	if (h_server_start_cli(&f.srv, args) != 0)
 		return -1;
-	if (open_retry(f.srv.sock_path, &f.h) != 0)
+	if (h_open(f.srv.sock_path, &f.h) != 0)
 		return -1;
 	void *mem = NULL;
 	if (uvfio_ioas_new(&f.ioas) || uvfio_ioas_map_alloc(f.ioas, RAM_IOVA, RAM_SIZE,

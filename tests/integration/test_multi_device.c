@@ -22,18 +22,9 @@
 
 #include <uvfio/client.h>
 
+#include "edu_regs.h"
 #include "harness.h"
 
-#define REG_LIVE 0x04
-#define REG_FACT 0x08
-#define REG_STATUS 0x20
-#define REG_IRQ_STATUS 0x24
-#define REG_IRQ_RAISE 0x60
-#define REG_DMA_SRC 0x80
-#define REG_DMA_DST 0x88
-#define REG_DMA_CNT 0x90
-#define REG_DMA_CMD 0x98
-#define DMA_BUF 0x40000u
 #define NDEV 3
 #define RAM_IOVA 0x100000ull
 #define RAM_SIZE 0x2000ull
@@ -45,18 +36,6 @@ struct fx {
 	int efd[NDEV];
 };
 
-static int open_retry(const char *path, struct uvfio_handle **h)
-{
-	char url[200];
-	snprintf(url, sizeof(url), "vfio-user:%s", path);
-	int ret = -ECONNREFUSED;
-	for (int i = 0; i < 500 && (ret == -ECONNREFUSED || ret == -ENOENT); i++) {
-		ret = uvfio_open(url, h);
-		if (ret)
-			poll(NULL, 0, 10);
-	}
-	return ret;
-}
 
 static uint32_t rd32(struct uvfio_handle *h, uint64_t off)
 {
@@ -117,7 +96,7 @@ static int setup(void **state)
 		return -1;
 	snprintf(f.paths[0], sizeof(f.paths[0]), "%s", f.srv.sock_path);
 	for (int i = 0; i < NDEV; i++) {
-		if (open_retry(f.paths[i], &f.h[i]) != 0)
+		if (h_open(f.paths[i], &f.h[i]) != 0)
 			return -1;
 		f.efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (f.efd[i] < 0)
@@ -229,7 +208,7 @@ static void test_one_client_leaving(void **state)
 	/* b leaves and comes back: only b was reset. */
 	uvfio_close(f->h[1]);
 	f->h[1] = NULL;
-	assert_int_equal(open_retry(f->paths[1], &f->h[1]), 0);
+	assert_int_equal(h_open(f->paths[1], &f->h[1]), 0);
 	uint16_t cmd = 0xffff;
 	assert_int_equal(uvfio_config_read(f->h[1], PCI_COMMAND, &cmd, 2), 0);
 	assert_int_equal(cmd, 0);

@@ -22,19 +22,9 @@
 
 #include <uvfio/client.h>
 
+#include "edu_regs.h"
 #include "harness.h"
 
-#define REG_ID 0x00
-#define REG_LIVE 0x04
-#define REG_FACT 0x08
-#define REG_STATUS 0x20
-#define REG_IRQ_STATUS 0x24
-#define REG_IRQ_RAISE 0x60
-#define REG_IRQ_ACK 0x64
-#define REG_DMA_SRC 0x80
-#define REG_DMA_DST 0x88
-#define REG_DMA_CNT 0x90
-#define EDU_ID 0x010000edu
 
 struct fx {
 	struct h_server srv;
@@ -48,15 +38,7 @@ static int setup(void **state)
 	const char *const args[] = { "--device", "edu", "--socket", "@SOCK@", NULL };
 	if (h_server_start_cli(&f.srv, args) != 0)
 		return -1;
-	char url[160];
-	snprintf(url, sizeof(url), "vfio-user:%s", f.srv.sock_path);
-	int ret = -ECONNREFUSED;
-	for (int i = 0; i < 500 && (ret == -ECONNREFUSED || ret == -ENOENT); i++) {
-		ret = uvfio_open(url, &f.h);
-		if (ret)
-			poll(NULL, 0, 10);
-	}
-	if (ret)
+	if (h_open(f.srv.sock_path, &f.h) != 0)
 		return -1;
 	uint16_t cmd = PCI_COMMAND_MEMORY;
 	if (uvfio_config_write(f.h, PCI_COMMAND, &cmd, 2))

@@ -24,35 +24,14 @@
 
 #include <uvfio/client.h>
 
+#include "edu_regs.h"
 #include "harness.h"
 
-#define REG_ID 0x00
-#define REG_LIVE 0x04
-#define REG_STATUS 0x20
-#define REG_IRQ_STATUS 0x24
-#define REG_IRQ_RAISE 0x60
-#define REG_DMA_SRC 0x80
-#define REG_DMA_DST 0x88
-#define REG_DMA_CNT 0x90
-#define REG_DMA_CMD 0x98
-#define DMA_BUF 0x40000u
 #define RAM_IOVA 0x100000ull
 #define RAM_SIZE 0x2000ull
 
 static struct h_server srv;
 
-static int open_retry(struct uvfio_handle **h)
-{
-	char url[160];
-	snprintf(url, sizeof(url), "vfio-user:%s", srv.sock_path);
-	int ret = -ECONNREFUSED;
-	for (int i = 0; i < 500 && (ret == -ECONNREFUSED || ret == -ENOENT); i++) {
-		ret = uvfio_open(url, h);
-		if (ret)
-			poll(NULL, 0, 10);
-	}
-	return ret;
-}
 
 static uint32_t rd32(struct uvfio_handle *h, uint64_t off)
 {
@@ -101,7 +80,7 @@ static int abrupt_client(int memfd, void *ram, int efd)
 {
 	struct uvfio_handle *h = NULL;
 	struct uvfio_ioas *ioas = NULL;
-	if (open_retry(&h) || uvfio_ioas_new(&ioas))
+	if (h_open(srv.sock_path, &h) || uvfio_ioas_new(&ioas))
 		return 1;
 	if (uvfio_ioas_map(ioas, RAM_IOVA, RAM_SIZE, UVFIO_IOAS_READ | UVFIO_IOAS_WRITE, memfd, 0,
 			   ram) ||
@@ -142,7 +121,7 @@ static void test_state_reset_and_dma_unmapped(void **state)
 	assert_int_equal(read(efd, &n, sizeof(n)), sizeof(n)); /* the child's INTx fired */
 
 	struct uvfio_handle *h = NULL;
-	assert_int_equal(open_retry(&h), 0);
+	assert_int_equal(h_open(srv.sock_path, &h), 0);
 	uint16_t cmd = 0xffff, st = 0xffff;
 	assert_int_equal(uvfio_config_read(h, PCI_COMMAND, &cmd, 2), 0);
 	assert_int_equal(cmd, 0);
@@ -194,7 +173,7 @@ static void test_repeated_cycles_leak_nothing(void **state)
 		struct uvfio_handle *h = NULL;
 		struct uvfio_ioas *ioas = NULL;
 		void *mem = NULL;
-		assert_int_equal(open_retry(&h), 0);
+		assert_int_equal(h_open(srv.sock_path, &h), 0);
 		assert_int_equal(uvfio_ioas_new(&ioas), 0);
 		assert_int_equal(uvfio_ioas_map_alloc(ioas, RAM_IOVA, RAM_SIZE,
 						      UVFIO_IOAS_READ | UVFIO_IOAS_WRITE, &mem),
@@ -213,7 +192,7 @@ static void test_repeated_cycles_leak_nothing(void **state)
 		close(efd);
 		/* The server notices the disconnect asynchronously: a new connection's first
 		 * reply comes after it (one client at a time), so count after a round trip. */
-		assert_int_equal(open_retry(&h), 0);
+		assert_int_equal(h_open(srv.sock_path, &h), 0);
 		struct uvfio_device_info info;
 		assert_int_equal(uvfio_get_device_info(h, &info), 0);
 		int fds = h_server_count_fds(&srv);

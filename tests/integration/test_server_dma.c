@@ -24,28 +24,6 @@
 
 static struct h_server server;
 
-/* Sockets of the running test, closed by its teardown even when an assertion fails (a client
- * left open would keep the next one waiting in the backlog). */
-static int open_socks[8];
-static int n_open;
-
-static int track(int sock)
-{
-	if (sock >= 0 && n_open < 8)
-		open_socks[n_open++] = sock;
-	return sock;
-}
-
-static int close_all(void **state)
-{
-	(void)state;
-	for (int i = 0; i < n_open; i++)
-		if (open_socks[i] >= 0)
-			close(open_socks[i]);
-	n_open = 0;
-	return 0;
-}
-
 static void enable_mem(int sock)
 {
 	assert_int_equal(h_enable_device(sock), 0);
@@ -53,7 +31,7 @@ static void enable_mem(int sock)
 
 static int connect_client(void)
 {
-	int sock = track(h_connect(server.sock_path));
+	int sock = h_track(h_connect(server.sock_path));
 
 	assert_true(sock >= 0);
 	assert_int_equal(h_version(sock, NULL), 0);
@@ -64,29 +42,7 @@ static int connect_client(void)
 /* A valid write then read of BAR0 through the server: it still works. */
 static void check_alive(int sock)
 {
-	static uint16_t id = 1000;
-	static uint32_t value = 0x5a5a0000;
-	uint8_t req[16 + 4];
-	struct vfu_region_access a = { .offset = 64, .region = 0, .count = 4 };
-	struct vfu_msg m;
-
-	value++;
-	memcpy(req, &a, sizeof(a));
-	memcpy(req + 16, &value, 4);
-	assert_int_equal(h_send(sock, ++id, VFU_CMD_REGION_WRITE, 0, req, sizeof(req), NULL, 0), 0);
-	assert_int_equal(h_recv(sock, &m, 5000), 0);
-	assert_int_equal(m.hdr.flags, VFU_F_TYPE_REPLY);
-	assert_int_equal(m.hdr.msg_id, id);
-	assert_int_equal(m.payload_len, 16);
-	vfu_msg_release(&m);
-	assert_int_equal(h_send(sock, ++id, VFU_CMD_REGION_READ, 0, &a, sizeof(a), NULL, 0), 0);
-	assert_int_equal(h_recv(sock, &m, 5000), 0);
-	assert_int_equal(m.hdr.flags, VFU_F_TYPE_REPLY);
-	assert_int_equal(m.hdr.msg_id, id);
-	assert_int_equal(m.hdr.cmd, VFU_CMD_REGION_READ);
-	assert_int_equal(m.payload_len, 20);
-	assert_memory_equal(m.payload + 16, &value, 4);
-	vfu_msg_release(&m);
+	assert_int_equal(h_check_alive(sock), 0);
 }
 
 static int group_setup(void **state)
@@ -233,7 +189,7 @@ static void test_dma_inline(void **state)
 	expect_reply(sock, 103, VFU_CMD_REGION_WRITE);
 	assert_int_equal(read_status(sock, H_REG_DMA_STATUS), -EFAULT);
 	check_alive(sock);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 static void test_dma_from_thread(void **state)
@@ -251,13 +207,13 @@ static void test_dma_from_thread(void **state)
 	reply_dma(sock, id, VFU_CMD_DMA_WRITE, 0x20000, 16, NULL, 0);
 	assert_int_equal(read_status(sock, H_REG_THREAD_STATUS), 0);
 	check_alive(sock);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 static void test_dma_twin_socket(void **state)
 {
 	(void)state;
-	int sock = track(h_connect(server.sock_path));
+	int sock = h_track(h_connect(server.sock_path));
 	const char *json = "{\"capabilities\":{\"max_msg_fds\":16,\"twin_socket\":{\"supported\":true}}}";
 	uint8_t v[256] = { 0 };
 	struct vfu_msg m;
@@ -270,7 +226,7 @@ static void test_dma_twin_socket(void **state)
 	assert_int_equal(m.hdr.flags, VFU_F_TYPE_REPLY);
 	assert_int_equal(m.nfds, 1);
 	assert_non_null(strstr((char *)m.payload + 4, "\"fd_index\":0"));
-	int twin = track(m.fds[0]);
+	int twin = h_track(m.fds[0]);
 	m.fds[0] = -1;
 	vfu_msg_release(&m);
 	enable_mem(sock);
@@ -293,7 +249,7 @@ static void test_dma_twin_socket(void **state)
 	assert_int_equal(read_status(sock, H_REG_THREAD_STATUS), 0);
 	assert_true(h_quiet(sock, 0));
 	check_alive(sock);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 static void test_region_info_caps(void **state)
@@ -357,13 +313,13 @@ static void test_region_info_caps(void **state)
 	assert_int_equal(h_send(sock, 135, VFU_CMD_DEVICE_FEATURE, 0, &f, 4, NULL, 0), 0);
 	assert_int_equal(h_expect_error(sock, 135, VFU_CMD_DEVICE_FEATURE, EINVAL), 0);
 	check_alive(sock);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 static void test_write_multi(void **state)
 {
 	(void)state;
-	int sock = track(h_connect(server.sock_path));
+	int sock = h_track(h_connect(server.sock_path));
 	uint8_t buf[8 + 202 * 24] = { 0 };
 	uint64_t cnt = 2;
 	struct vfu_write_multi_entry e[2] = {
@@ -417,7 +373,7 @@ static void test_write_multi(void **state)
 	read_bar(sock, 0x400, got, 1);
 	assert_int_equal(got[0], 1);
 	check_alive(sock);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 static void test_device_feature(void **state)
@@ -460,18 +416,18 @@ static void test_device_feature(void **state)
 	assert_int_equal(h_send(sock, 164, VFU_CMD_DEVICE_FEATURE, 0, &f, 8, NULL, 0), 0);
 	assert_int_equal(h_expect_error(sock, 164, VFU_CMD_DEVICE_FEATURE, EINVAL), 0);
 	check_alive(sock);
-	close_all(NULL);
+	h_close_tracked(NULL);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_dma_inline, close_all),
-		cmocka_unit_test_teardown(test_dma_from_thread, close_all),
-		cmocka_unit_test_teardown(test_dma_twin_socket, close_all),
-		cmocka_unit_test_teardown(test_region_info_caps, close_all),
-		cmocka_unit_test_teardown(test_write_multi, close_all),
-		cmocka_unit_test_teardown(test_device_feature, close_all),
+		cmocka_unit_test_teardown(test_dma_inline, h_close_tracked),
+		cmocka_unit_test_teardown(test_dma_from_thread, h_close_tracked),
+		cmocka_unit_test_teardown(test_dma_twin_socket, h_close_tracked),
+		cmocka_unit_test_teardown(test_region_info_caps, h_close_tracked),
+		cmocka_unit_test_teardown(test_write_multi, h_close_tracked),
+		cmocka_unit_test_teardown(test_device_feature, h_close_tracked),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
