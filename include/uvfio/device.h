@@ -162,7 +162,8 @@ UVFIO_API int uvfio_device_feature(struct uvfio_device *dev, uint32_t flags, con
 UVFIO_API int uvfio_device_irq_trigger(struct uvfio_device *dev, uint32_t index, uint32_t vector);
 UVFIO_API int uvfio_device_irq_level(struct uvfio_device *dev, uint32_t index, uint32_t vector,
 				     bool asserted);
-/* Quiescence gate (migration): while blocked, devices may not raise interrupts (-EPERM). */
+/* Quiescence gate (the migration state machine sets it): while blocked, interrupts a device
+ * raises are deferred (the raise returns 0) and delivered when the gate opens again. */
 UVFIO_API void uvfio_device_set_irq_blocked(struct uvfio_device *dev, bool blocked);
 UVFIO_API bool uvfio_device_irq_blocked(struct uvfio_device *dev);
 /* Whether a vector has an eventfd assigned / is masked at the vfio level. */

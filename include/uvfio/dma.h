@@ -26,12 +26,14 @@ struct uvfio_dma_space;
 struct uvfio_dma_ref {
 	void *ptr;
 	size_t len;
+	uint32_t prot; /* what it was taken for: a WRITE ref marks its range dirty on put */
 	void *window; /* private */
 };
 
 /* Device side: copy to/from guest memory. Ranges may span adjacent windows. Errors:
  * -EFAULT (not mapped), -EACCES (window lacks the permission), -EPERM (the device may not
- * initiate DMA now: bus mastering off), -EIO (message-based DMA failed). */
+ * initiate DMA now: bus mastering off, or a migration state that forbids DMA), -EIO
+ * (message-based DMA failed). Writes mark the pages dirty while DMA logging is on. */
 UVFIO_API int uvfio_dma_read(struct uvfio_device *dev, uint64_t iova, void *buf, size_t len);
 UVFIO_API int uvfio_dma_write(struct uvfio_device *dev, uint64_t iova, const void *buf, size_t len);
 /* Device side: a direct pointer to [iova, iova+len) inside one fd-backed window.

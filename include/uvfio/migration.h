@@ -214,7 +214,9 @@ struct uvfio_migration_ops {
 	uint32_t flags; /* UVFIO_MIGRATION_*: a defined combination */
 	uint32_t state_version; /* version of the state save() writes */
 	uint32_t min_state_version; /* oldest version load() still understands */
-	/* Exactly one arc (see uvfio_mig_step_fn). Quiesce on entering STOP-like states. */
+	/* Exactly one arc (see uvfio_mig_step_fn). Quiesce on entering STOP-like states. A device
+	 * reset (DEVICE_RESET, or the client going away) returns the state machine to RUNNING
+	 * without arcs: the driver's uvfio_device_ops.reset must leave the device running. */
 	int (*step)(struct uvfio_device *dev, uint32_t from, uint32_t to, bool *broken);
 	/* Saving session: append state as sections (ids != 0 of the driver's choosing). Called with
 	 * final=false in PRE_COPY states (initial and dirtied data) and once with final=true in

@@ -50,6 +50,7 @@ void uvfio_device_free(struct uvfio_device *dev)
 	irq_free_all(dev);
 	if (dev->ops && dev->ops->release)
 		dev->ops->release(dev);
+	device_mig_free(dev);
 	uvfio_dma_space_free(dev->dma);
 	pthread_mutex_destroy(&dev->irq_lock);
 	free(dev);
@@ -133,6 +134,9 @@ ssize_t uvfio_device_region_rw(struct uvfio_device *dev, uint32_t index, uint64_
 	/* Written so that offset + count cannot wrap. */
 	if (offset >= r->size || count > r->size - offset)
 		return -EINVAL;
+	int ret = device_mig_check_region(dev, index, is_write);
+	if (ret < 0)
+		return ret;
 	return r->rw(dev, index, offset, buf, count, is_write);
 }
 
@@ -140,7 +144,10 @@ int uvfio_device_reset(struct uvfio_device *dev)
 {
 	if (!(dev->flags & UVFIO_DEVICE_FLAGS_RESET) || !dev->ops || !dev->ops->reset)
 		return -ENOTTY;
-	return dev->ops->reset(dev);
+	int ret = dev->ops->reset(dev);
+	if (ret == 0)
+		device_mig_reset(dev, false);
+	return ret;
 }
 
 int uvfio_device_open(struct uvfio_device *dev)
@@ -166,6 +173,7 @@ void uvfio_device_close(struct uvfio_device *dev)
 		irq_index_disable(dev, i);
 	if (dev->ops && dev->ops->reset)
 		dev->ops->reset(dev);
+	device_mig_reset(dev, true);
 	dev->opened = false;
 }
 
@@ -185,6 +193,9 @@ int uvfio_device_feature(struct uvfio_device *dev, uint32_t flags, const void *d
 	if ((flags & VFIO_DEVICE_FEATURE_GET) && !(flags & VFIO_DEVICE_FEATURE_PROBE) &&
 	    (!out || !out_len))
 		return -EINVAL;
+	int ret = device_mig_feature(dev, flags, data, len, out, out_len);
+	if (ret != -ENOTTY)
+		return ret;
 	if (!dev->ops || !dev->ops->feature)
 		return -ENOTTY;
 	return dev->ops->feature(dev, flags, data, len, out, out_len);

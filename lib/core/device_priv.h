@@ -18,6 +18,7 @@ struct irq_vec {
 	bool masked; /* vfio-level mask (SET_IRQS ACTION_MASK or automask) */
 	bool pending; /* edge fired while masked */
 	bool asserted; /* level line state */
+	bool deferred; /* raised while the device was quiesced: delivered when it may again */
 	struct irqfd *irqfd_mask, *irqfd_unmask; /* client eventfds that (un)mask this vector */
 };
 
@@ -35,6 +36,7 @@ struct uvfio_device {
 	struct irq_index irqs[UVFIO_MAX_IRQS];
 	pthread_mutex_t irq_lock;
 	bool irq_blocked;
+	struct device_mig *mig; /* NULL: not migratable */
 	bool opened;
 	void *priv;
 	char name[64];
@@ -47,5 +49,19 @@ struct uvfio_device {
 /* irq.c */
 void irq_index_disable(struct uvfio_device *dev, uint32_t index);
 void irq_free_all(struct uvfio_device *dev);
+/* Forgets interrupts deferred by quiescence (a reset drops what the device had raised). */
+void irq_drop_deferred(struct uvfio_device *dev);
+
+/* device_mig.c */
+struct device_mig;
+void device_mig_free(struct uvfio_device *dev);
+/* Reset and close bring the state machine back to RUNNING (close also stops DMA logging). */
+void device_mig_reset(struct uvfio_device *dev, bool closing);
+/* The access rules of docs/migration.md: 0 or the errno for a client access in this state. */
+int device_mig_check_region(struct uvfio_device *dev, uint32_t index, bool is_write);
+int device_mig_check_irqs(struct uvfio_device *dev);
+/* Features the core answers for a migratable device; -ENOTTY: not one of them. */
+int device_mig_feature(struct uvfio_device *dev, uint32_t flags, const void *data, size_t len,
+		       void *out, size_t *out_len);
 
 #endif

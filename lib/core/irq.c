@@ -362,6 +362,8 @@ int uvfio_device_set_irqs(struct uvfio_device *dev, uint32_t flags, uint32_t ind
 			  uint32_t start, uint32_t count, const void *data, const int *fds)
 {
 	int ret = validate(dev, flags, index, start, count, data, fds);
+	if (ret == 0)
+		ret = device_mig_check_irqs(dev);
 	if (ret < 0)
 		return ret;
 	struct irq_index *ix = &dev->irqs[index];
@@ -404,7 +406,7 @@ int uvfio_device_irq_trigger(struct uvfio_device *dev, uint32_t index, uint32_t 
 	if (vector >= ix->count) {
 		ret = -EINVAL;
 	} else if (dev->irq_blocked) {
-		ret = -EPERM;
+		ix->vec[vector].deferred = true;
 	} else if (ix->vec[vector].masked) {
 		ix->vec[vector].pending = true;
 	} else if (ix->vec[vector].efd < 0) {
@@ -414,6 +416,16 @@ int uvfio_device_irq_trigger(struct uvfio_device *dev, uint32_t index, uint32_t 
 	}
 	pthread_mutex_unlock(&dev->irq_lock);
 	return ret;
+}
+
+/* An assert fires once; automasking keeps a still-high line from storming. */
+static void level_fire_locked(struct irq_index *ix, struct irq_vec *vec)
+{
+	if (!vec->masked && vec->efd >= 0) {
+		efd_signal(vec->efd);
+		if (ix->flags & UVFIO_IRQ_INFO_AUTOMASKED)
+			vec->masked = true;
+	}
 }
 
 int uvfio_device_irq_level(struct uvfio_device *dev, uint32_t index, uint32_t vector,
@@ -426,17 +438,15 @@ int uvfio_device_irq_level(struct uvfio_device *dev, uint32_t index, uint32_t ve
 	pthread_mutex_lock(&dev->irq_lock);
 	if (vector >= ix->count) {
 		ret = -EINVAL;
-	} else if (asserted && dev->irq_blocked) {
-		ret = -EPERM;
+	} else if (dev->irq_blocked) {
+		/* The line level is device state; signalling it waits for the gate to open. */
+		ix->vec[vector].asserted = asserted;
+		ix->vec[vector].deferred = asserted;
 	} else {
 		struct irq_vec *vec = &ix->vec[vector];
 		vec->asserted = asserted;
-		/* An assert fires once; automasking keeps a still-high line from storming. */
-		if (asserted && !vec->masked && vec->efd >= 0) {
-			efd_signal(vec->efd);
-			if (ix->flags & UVFIO_IRQ_INFO_AUTOMASKED)
-				vec->masked = true;
-		}
+		if (asserted)
+			level_fire_locked(ix, vec);
 	}
 	pthread_mutex_unlock(&dev->irq_lock);
 	return ret;
@@ -472,10 +482,43 @@ bool uvfio_device_irq_masked(struct uvfio_device *dev, uint32_t index, uint32_t 
 	return m;
 }
 
+/* What was raised while quiesced, as it would have been delivered then: an edge to a masked
+ * vector becomes pending, a line still asserted fires. */
+static void deliver_deferred_locked(struct uvfio_device *dev)
+{
+	for (uint32_t i = 0; i < dev->num_irqs; i++) {
+		struct irq_index *ix = &dev->irqs[i];
+		for (uint32_t v = 0; v < ix->count; v++) {
+			struct irq_vec *vec = &ix->vec[v];
+			if (!vec->deferred)
+				continue;
+			vec->deferred = false;
+			if (vec->asserted)
+				level_fire_locked(ix, vec);
+			else if (vec->masked)
+				vec->pending = true;
+			else if (vec->efd >= 0)
+				efd_signal(vec->efd);
+		}
+	}
+}
+
 void uvfio_device_set_irq_blocked(struct uvfio_device *dev, bool blocked)
 {
 	pthread_mutex_lock(&dev->irq_lock);
+	bool was = dev->irq_blocked;
 	dev->irq_blocked = blocked;
+	if (was && !blocked)
+		deliver_deferred_locked(dev);
+	pthread_mutex_unlock(&dev->irq_lock);
+}
+
+void irq_drop_deferred(struct uvfio_device *dev)
+{
+	pthread_mutex_lock(&dev->irq_lock);
+	for (uint32_t i = 0; i < dev->num_irqs; i++)
+		for (uint32_t v = 0; v < dev->irqs[i].count; v++)
+			dev->irqs[i].vec[v].deferred = false;
 	pthread_mutex_unlock(&dev->irq_lock);
 }
 

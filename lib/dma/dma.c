@@ -11,7 +11,9 @@
 
 #include <uvfio/device.h>
 
+#include "dma/dirty.h"
 #include "dma/dma_priv.h"
+#include "dma/gate.h"
 #include "util/log.h"
 
 static int device_gate(struct uvfio_device *dev)
@@ -23,13 +25,18 @@ static int device_gate(struct uvfio_device *dev)
 	return 0;
 }
 
-/* One piece of an access, within a single window. Returns bytes done or -errno. */
+/* One piece of an access, within a single window. Returns bytes done or -errno. gated: a
+ * device access, refused while the space is quiesced and waited for when it becomes so. */
 static ssize_t rw_piece(struct uvfio_dma_space *space, uint64_t iova, uint8_t *buf, size_t len,
-			bool is_write)
+			bool is_write, bool gated)
 {
 	uint32_t need = is_write ? UVFIO_DMA_WRITE : UVFIO_DMA_READ;
 
 	pthread_mutex_lock(&space->lock);
+	if (gated && space->blocked) {
+		pthread_mutex_unlock(&space->lock);
+		return -EPERM;
+	}
 	struct dma_window *w = dma_space_find(space, iova);
 	if (!w) {
 		pthread_mutex_unlock(&space->lock);
@@ -51,18 +58,25 @@ static ssize_t rw_piece(struct uvfio_dma_space *space, uint64_t iova, uint8_t *b
 		return ret < 0 ? -EIO : (ssize_t)n;
 	}
 	w->refs++;
+	if (gated)
+		space->copies++;
 	uint8_t *p = w->addr + (iova - w->iova);
 	pthread_mutex_unlock(&space->lock);
 	if (is_write)
 		memcpy(p, buf, n);
 	else
 		memcpy(buf, p, n);
-	dma_window_put(space, w);
+	pthread_mutex_lock(&space->lock);
+	if (gated && --space->copies == 0)
+		pthread_cond_broadcast(&space->drained);
+	if (--w->refs == 0 && w->removing)
+		pthread_cond_broadcast(&w->idle);
+	pthread_mutex_unlock(&space->lock);
 	return (ssize_t)n;
 }
 
-int uvfio_dma_space_rw(struct uvfio_dma_space *space, uint64_t iova, void *buf, size_t len,
-		       bool is_write)
+static int space_rw(struct uvfio_dma_space *space, uint64_t iova, void *buf, size_t len,
+		    bool is_write, bool gated)
 {
 	uint8_t *b = buf;
 
@@ -71,14 +85,23 @@ int uvfio_dma_space_rw(struct uvfio_dma_space *space, uint64_t iova, void *buf, 
 	if (len && iova + (len - 1) < iova)
 		return -EFAULT;
 	while (len > 0) {
-		ssize_t n = rw_piece(space, iova, b, len, is_write);
+		ssize_t n = rw_piece(space, iova, b, len, is_write, gated);
 		if (n < 0)
 			return (int)n;
+		struct uvfio_dirty_log *log = __atomic_load_n(&space->log, __ATOMIC_ACQUIRE);
+		if (is_write && log)
+			uvfio_dirty_log_mark(log, iova, (uint64_t)n);
 		iova += (uint64_t)n;
 		b += n;
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int uvfio_dma_space_rw(struct uvfio_dma_space *space, uint64_t iova, void *buf, size_t len,
+		       bool is_write)
+{
+	return space_rw(space, iova, buf, len, is_write, false);
 }
 
 int uvfio_dma_read(struct uvfio_device *dev, uint64_t iova, void *buf, size_t len)
@@ -88,7 +111,7 @@ int uvfio_dma_read(struct uvfio_device *dev, uint64_t iova, void *buf, size_t le
 	int ret = device_gate(dev);
 	if (ret < 0)
 		return ret;
-	return uvfio_dma_space_rw(uvfio_device_dma_space(dev), iova, buf, len, false);
+	return space_rw(uvfio_device_dma_space(dev), iova, buf, len, false, true);
 }
 
 int uvfio_dma_write(struct uvfio_device *dev, uint64_t iova, const void *buf, size_t len)
@@ -99,7 +122,7 @@ int uvfio_dma_write(struct uvfio_device *dev, uint64_t iova, const void *buf, si
 	if (ret < 0)
 		return ret;
 	/* The write path never modifies buf; the shared helper is just not const-typed. */
-	return uvfio_dma_space_rw(uvfio_device_dma_space(dev), iova, (void *)buf, len, true);
+	return space_rw(uvfio_device_dma_space(dev), iova, (void *)buf, len, true, true);
 }
 
 int uvfio_dma_get(struct uvfio_device *dev, uint64_t iova, size_t len, uint32_t prot,
@@ -114,7 +137,9 @@ int uvfio_dma_get(struct uvfio_device *dev, uint64_t iova, size_t len, uint32_t 
 
 	pthread_mutex_lock(&space->lock);
 	struct dma_window *w = dma_space_find(space, iova);
-	if (!w || len - 1 >= w->size - (iova - w->iova))
+	if (space->blocked)
+		ret = -EPERM;
+	else if (!w || len - 1 >= w->size - (iova - w->iova))
 		ret = -EFAULT;
 	else if ((w->prot & prot) != prot)
 		ret = -EACCES;
@@ -127,6 +152,7 @@ int uvfio_dma_get(struct uvfio_device *dev, uint64_t iova, size_t len, uint32_t 
 	w->refs++;
 	ref->ptr = w->addr + (iova - w->iova);
 	ref->len = len;
+	ref->prot = prot;
 	ref->window = w;
 	pthread_mutex_unlock(&space->lock);
 	return 0;
@@ -136,7 +162,46 @@ void uvfio_dma_put(struct uvfio_device *dev, struct uvfio_dma_ref *ref)
 {
 	if (!dev || !ref || !ref->window)
 		return;
-	dma_window_put(uvfio_device_dma_space(dev), ref->window);
+	struct uvfio_dma_space *space = uvfio_device_dma_space(dev);
+	/* Whatever the device wrote through the pointer counts as written now. */
+	struct uvfio_dirty_log *log = __atomic_load_n(&space->log, __ATOMIC_ACQUIRE);
+	if ((ref->prot & UVFIO_DMA_WRITE) && log) {
+		struct dma_window *w = ref->window;
+		uvfio_dirty_log_mark(log, w->iova + (uint64_t)((uint8_t *)ref->ptr - w->addr),
+				     ref->len);
+	}
+	dma_window_put(space, ref->window);
 	ref->window = NULL;
 	ref->ptr = NULL;
+}
+
+void uvfio_dma_mark_dirty(struct uvfio_device *dev, uint64_t iova, size_t len)
+{
+	struct uvfio_dma_space *space = dev ? uvfio_device_dma_space(dev) : NULL;
+	struct uvfio_dirty_log *log = space ? __atomic_load_n(&space->log, __ATOMIC_ACQUIRE) : NULL;
+
+	if (log && len)
+		uvfio_dirty_log_mark(log, iova, len);
+}
+
+void dma_space_set_blocked(struct uvfio_dma_space *space, bool blocked)
+{
+	pthread_mutex_lock(&space->lock);
+	space->blocked = blocked;
+	while (blocked && space->copies > 0)
+		pthread_cond_wait(&space->drained, &space->lock);
+	pthread_mutex_unlock(&space->lock);
+}
+
+bool dma_space_blocked(struct uvfio_dma_space *space)
+{
+	pthread_mutex_lock(&space->lock);
+	bool b = space->blocked;
+	pthread_mutex_unlock(&space->lock);
+	return b;
+}
+
+void dma_space_set_dirty_log(struct uvfio_dma_space *space, struct uvfio_dirty_log *log)
+{
+	__atomic_store_n(&space->log, log, __ATOMIC_RELEASE);
 }

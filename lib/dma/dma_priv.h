@@ -27,6 +27,11 @@ struct uvfio_dma_space {
 	unsigned max;
 	uvfio_dma_msg_fn msg_fn;
 	void *msg_opaque;
+	/* Quiescence gate (see gate.h), under lock. */
+	bool blocked;
+	unsigned copies; /* device copies to fd-backed memory in progress */
+	pthread_cond_t drained; /* copies dropped to 0 */
+	struct uvfio_dirty_log *log; /* set once before serving; NULL: not migratable */
 };
 
 /* With space->lock held: the window containing iova, or NULL. */

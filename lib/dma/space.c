@@ -12,7 +12,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <uvfio/migration.h>
+
 #include "dma/dma_priv.h"
+#include "dma/gate.h"
 #include "util/log.h"
 
 #define DMA_DEFAULT_MAX_WINDOWS 65535u
@@ -27,6 +30,11 @@ struct uvfio_dma_space *uvfio_dma_space_new(void)
 		free(space);
 		return NULL;
 	}
+	if (pthread_cond_init(&space->drained, NULL) != 0) {
+		pthread_mutex_destroy(&space->lock);
+		free(space);
+		return NULL;
+	}
 	space->max = DMA_DEFAULT_MAX_WINDOWS;
 	return space;
 }
@@ -37,6 +45,7 @@ void uvfio_dma_space_free(struct uvfio_dma_space *space)
 		return;
 	uvfio_dma_space_remove_all(space);
 	free(space->win);
+	pthread_cond_destroy(&space->drained);
 	pthread_mutex_destroy(&space->lock);
 	free(space);
 }
@@ -275,4 +284,33 @@ void dma_window_put(struct uvfio_dma_space *space, struct dma_window *w)
 	if (--w->refs == 0 && w->removing)
 		pthread_cond_broadcast(&w->idle);
 	pthread_mutex_unlock(&space->lock);
+}
+
+int dma_space_ranges(struct uvfio_dma_space *space, struct uvfio_dirty_range **out)
+{
+	const uint64_t page = 4096;
+
+	pthread_mutex_lock(&space->lock);
+	struct uvfio_dirty_range *r = space->count ? calloc(space->count, sizeof(*r)) : NULL;
+	if (space->count && !r) {
+		pthread_mutex_unlock(&space->lock);
+		return -ENOMEM;
+	}
+	unsigned n = 0;
+	for (unsigned i = 0; i < space->count; i++) {
+		const struct dma_window *w = space->win[i];
+		uint64_t start = w->iova & ~(page - 1);
+		uint64_t last = (w->iova + (w->size - 1)) | (page - 1);
+		/* Windows sharing a page after rounding become one range. */
+		if (n && start <= r[n - 1].iova + (r[n - 1].length - 1)) {
+			r[n - 1].length = last - r[n - 1].iova + 1;
+			continue;
+		}
+		r[n].iova = start;
+		r[n].length = last - start + 1;
+		n++;
+	}
+	pthread_mutex_unlock(&space->lock);
+	*out = r;
+	return (int)n;
 }

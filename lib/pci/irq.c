@@ -135,8 +135,6 @@ void pci_irq_unmasked(struct uvfio_device *dev, uint32_t index, uint32_t vector)
 
 int uvfio_pci_raise_irq(struct uvfio_pci_device *pdev, unsigned vector)
 {
-	if (uvfio_device_irq_blocked(pdev->dev))
-		return -EPERM;
 	int ret = 0;
 	pthread_mutex_lock(&pdev->lock);
 	if (msix_on_locked(pdev)) {
