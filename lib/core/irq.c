@@ -358,6 +358,21 @@ static int validate(struct uvfio_device *dev, uint32_t flags, uint32_t index, ui
 	return 0;
 }
 
+/* vfio-pci's rule: INTx, MSI and MSI-X are one at a time; the client disables one before it
+ * sets up another (QEMU does), and a second one is refused. */
+static bool other_pci_irq_type_enabled(struct uvfio_device *dev, uint32_t index)
+{
+	if (!(dev->flags & UVFIO_DEVICE_FLAGS_PCI) || index > UVFIO_PCI_MSIX_IRQ)
+		return false;
+	bool other = false;
+	pthread_mutex_lock(&dev->irq_lock);
+	for (uint32_t i = UVFIO_PCI_INTX_IRQ; i <= UVFIO_PCI_MSIX_IRQ && i < dev->num_irqs; i++)
+		if (i != index && dev->irqs[i].enabled)
+			other = true;
+	pthread_mutex_unlock(&dev->irq_lock);
+	return other;
+}
+
 int uvfio_device_set_irqs(struct uvfio_device *dev, uint32_t flags, uint32_t index,
 			  uint32_t start, uint32_t count, const void *data, const int *fds)
 {
@@ -369,6 +384,10 @@ int uvfio_device_set_irqs(struct uvfio_device *dev, uint32_t flags, uint32_t ind
 	struct irq_index *ix = &dev->irqs[index];
 	uint32_t dtype = flags & DATA_MASK;
 	uint32_t action = flags & ACTION_MASK;
+
+	if (action == UVFIO_IRQ_SET_ACTION_TRIGGER && dtype == UVFIO_IRQ_SET_DATA_EVENTFD &&
+	    count > 0 && other_pci_irq_type_enabled(dev, index))
+		return -EINVAL;
 
 	if (count == 0) {
 		irq_index_disable(dev, index);

@@ -314,7 +314,10 @@ static void test_msi(void **state)
 	struct fx *f = *state;
 	int intx = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	assert_true(intx >= 0);
+	/* One interrupt type at a time, as vfio-pci: MSI waits until INTx is off. */
 	assert_int_equal(uvfio_irq_enable(f->h, UVFIO_PCI_INTX_IRQ, 0, 1, &intx), 0);
+	assert_int_equal(uvfio_irq_enable(f->h, UVFIO_PCI_MSI_IRQ, 0, 1, &f->efd), -EINVAL);
+	assert_int_equal(uvfio_irq_disable(f->h, UVFIO_PCI_INTX_IRQ), 0);
 	assert_int_equal(uvfio_irq_enable(f->h, UVFIO_PCI_MSI_IRQ, 0, 1, &f->efd), 0);
 	wr32(f, REG_IRQ_RAISE, 0x10);
 	assert_int_equal(events(f->efd), 1);
@@ -343,6 +346,7 @@ static void test_msi(void **state)
 	assert_int_equal(events(intx), 0);
 	/* MSI off: back to INTx. */
 	assert_int_equal(uvfio_irq_disable(f->h, UVFIO_PCI_MSI_IRQ), 0);
+	assert_int_equal(uvfio_irq_enable(f->h, UVFIO_PCI_INTX_IRQ, 0, 1, &intx), 0);
 	wr32(f, REG_IRQ_ACK, 0x1);
 	wr32(f, REG_IRQ_RAISE, 0x2);
 	assert_int_equal(events(intx), 1);
