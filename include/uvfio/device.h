@@ -122,7 +122,8 @@ UVFIO_API void *uvfio_device_priv(struct uvfio_device *dev);
 UVFIO_API void uvfio_device_set_name(struct uvfio_device *dev, const char *name);
 UVFIO_API const char *uvfio_device_name(struct uvfio_device *dev);
 
-/* Describing the device. */
+/* Describing the device (before it is served). An index at or past the regions the device was
+ * created with adds a device-specific region (up to UVFIO_MAX_REGIONS). */
 UVFIO_API int uvfio_device_set_region(struct uvfio_device *dev, uint32_t index,
 				      const struct uvfio_region *region);
 UVFIO_API const struct uvfio_region *uvfio_device_get_region(struct uvfio_device *dev,

@@ -89,13 +89,16 @@ const char *uvfio_device_name(struct uvfio_device *dev)
 int uvfio_device_set_region(struct uvfio_device *dev, uint32_t index,
 			    const struct uvfio_region *region)
 {
-	if (index >= dev->num_regions || !region)
+	if (index >= UVFIO_MAX_REGIONS || !region)
 		return -EINVAL;
 	if (region->size && !region->rw)
 		return -EINVAL;
 	if (region->nr_sparse && !region->sparse)
 		return -EINVAL;
 	dev->regions[index] = *region;
+	/* A device-specific region past the bus's fixed ones grows the table clients see. */
+	if (index >= dev->num_regions)
+		dev->num_regions = index + 1;
 	return 0;
 }
 

@@ -162,8 +162,14 @@ static void test_region_rw(void **state)
 	struct uvfio_region r = { .size = 8, .flags = UVFIO_REGION_READ, .mmap_fd = -1 };
 	assert_int_equal(uvfio_device_set_region(t->dev, 0, &r), -EINVAL); /* no rw */
 	r.rw = mem_rw;
-	assert_int_equal(uvfio_device_set_region(t->dev, 2, &r), -EINVAL); /* index */
+	assert_int_equal(uvfio_device_set_region(t->dev, 16, &r), -EINVAL); /* past the limit */
 	assert_int_equal(uvfio_device_num_regions(t->dev), 2);
+	/* A device-specific region past the fixed ones grows the table; the gap stays empty. */
+	assert_int_equal(uvfio_device_set_region(t->dev, 4, &r), 0);
+	assert_int_equal(uvfio_device_num_regions(t->dev), 5);
+	assert_int_equal(uvfio_device_get_region(t->dev, 3)->size, 0);
+	assert_int_equal(uvfio_device_region_rw(t->dev, 3, 0, out, 1, false), -EINVAL);
+	assert_int_equal(uvfio_device_region_rw(t->dev, 4, 0, out, 1, false), 1);
 	assert_int_equal(uvfio_device_num_irqs(t->dev), 4);
 	assert_int_equal(uvfio_device_flags(t->dev), UVFIO_DEVICE_FLAGS_RESET);
 	assert_non_null(uvfio_device_dma_space(t->dev));
