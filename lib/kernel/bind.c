@@ -290,6 +290,16 @@ int uvfio_host_unbind(const char *bdf_in)
 	}
 	known = load_previous(bdf, prev, sizeof(prev));
 	snprintf(rel, sizeof(rel), "bus/pci/devices/%s/driver_override", bdf);
+	if (!cur[0] && !known) {
+		/* No driver, no record, no override: a device uvfio never touched. */
+		char ovr[UVFIO_DRIVER_LEN] = "";
+		if (ksysfs_read(rel, ovr, sizeof(ovr)) < 0 || !ovr[0] ||
+		    strcmp(ovr, "(null)") == 0) {
+			log_err("unbind: %s has no driver and was not bound by `uvfio bind`: "
+				"nothing to undo", bdf);
+			return -EINVAL;
+		}
+	}
 	/* A lone newline clears the override, so the native driver may match again. */
 	ret = ksysfs_write(rel, "\n");
 	if (ret < 0) {

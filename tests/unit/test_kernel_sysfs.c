@@ -493,6 +493,14 @@ static void test_unbind_errors(void **state)
 	assert_non_null(strstr(logbuf, "not to a vfio driver"));
 	assert_int_equal(uvfio_host_unbind("0000:00:09.0"), -ENODEV);
 	assert_int_equal(uvfio_host_unbind("x"), -EINVAL);
+	/* Never bound: nothing is written, nothing probed. */
+	assert_int_equal(uvfio_host_unbind("0000:00:03.0"), -EINVAL);
+	assert_non_null(strstr(logbuf, "nothing to undo"));
+	char buf[64];
+	get("bus/pci/devices/0000:00:03.0/driver_override", buf, sizeof(buf));
+	assert_string_equal(buf, "(null)\n");
+	get("bus/pci/drivers_probe", buf, sizeof(buf));
+	assert_string_equal(buf, "");
 }
 
 static void test_state_dir_unwritable(void **state)
