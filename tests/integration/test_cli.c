@@ -317,12 +317,20 @@ static void test_serve_info_json(void **state)
 
 		assert_true(json_object_object_get_ex(cap, "id", &v));
 		if (json_object_get_int(v) == 5) {
+			assert_true(json_object_object_get_ex(cap, "name", &v));
+			assert_string_equal(json_object_get_string(v), "MSI");
 			assert_true(json_object_object_get_ex(cap, "64bit", &v));
 			assert_int_equal(json_object_get_int(v), 1);
 			found_msi = true;
 		}
 	}
 	assert_true(found_msi);
+	/* Signaled and received aborts are two bits: two keys. */
+	json_object *status, *v;
+	assert_true(json_object_object_get_ex(cfg, "status", &status));
+	assert_true(json_object_object_get_ex(status, "signaled_tabort", &v));
+	assert_true(json_object_object_get_ex(status, "received_tabort", &v));
+	assert_int_equal(json_object_object_length(status), 10);
 	json_object_put(root);
 }
 

@@ -243,6 +243,20 @@ static void cap_vendor(struct out *o, const uint8_t *cfg, size_t len, uint32_t p
 	out_str(o, "Data", "%s", hex);
 }
 
+typedef void (*cap_decode_fn)(struct out *o, const uint8_t *cfg, size_t len, uint32_t p);
+
+static const struct {
+	uint8_t id;
+	const char *name;
+	cap_decode_fn decode;
+} cap_table[] = {
+	{ PCI_CAP_ID_PM, "Power Management", cap_pm },
+	{ PCI_CAP_ID_MSI, "MSI", cap_msi },
+	{ PCI_CAP_ID_MSIX, "MSI-X", cap_msix },
+	{ PCI_CAP_ID_EXP, "Express", cap_exp },
+	{ PCI_CAP_ID_VNDR, "Vendor Specific Information", cap_vendor },
+};
+
 static void caps(struct out *o, const uint8_t *cfg, size_t len)
 {
 	uint32_t p = RD8(PCI_CAPABILITY_LIST) & ~3u;
@@ -252,36 +266,25 @@ static void caps(struct out *o, const uint8_t *cfg, size_t len)
 	out_begin_list(o, "Capabilities");
 	for (int n = 0; p >= 0x40 && p + 4 <= 256 && n < MAX_CAPS; n++) {
 		uint8_t id = (uint8_t)RD8(p);
+		size_t k = 0;
+		char unknown[32];
 
-		switch (id) {
-		case PCI_CAP_ID_PM:
-			out_begin(o, "Cap", "Capabilities: [%02x] Power Management", p);
-			cap_pm(o, cfg, len, p);
-			break;
-		case PCI_CAP_ID_MSI:
-			out_begin(o, "Cap", "Capabilities: [%02x] MSI", p);
-			cap_msi(o, cfg, len, p);
-			break;
-		case PCI_CAP_ID_MSIX:
-			out_begin(o, "Cap", "Capabilities: [%02x] MSI-X", p);
-			cap_msix(o, cfg, len, p);
-			break;
-		case PCI_CAP_ID_EXP:
-			out_begin(o, "Cap", "Capabilities: [%02x] Express", p);
-			cap_exp(o, cfg, len, p);
-			break;
-		case PCI_CAP_ID_VNDR:
-			out_begin(o, "Cap", "Capabilities: [%02x] Vendor Specific Information", p);
-			cap_vendor(o, cfg, len, p);
-			break;
-		default:
-			out_begin(o, "Cap", "Capabilities: [%02x] Capability ID %02x", p, id);
-			break;
+		while (k < sizeof(cap_table) / sizeof(cap_table[0]) && cap_table[k].id != id)
+			k++;
+		const char *name = k < sizeof(cap_table) / sizeof(cap_table[0]) ? cap_table[k].name
+										  : NULL;
+		if (!name) {
+			snprintf(unknown, sizeof(unknown), "Capability ID %02x", id);
+			name = unknown;
 		}
+		out_begin(o, "Cap", "Capabilities: [%02x] %s", p, name);
 		if (out_is_json(o)) {
+			out_str(o, "name", "%s", name);
 			out_num(o, "offset", p, "%02x", p);
 			out_num(o, "id", id, "%02x", id);
 		}
+		if (name != unknown)
+			cap_table[k].decode(o, cfg, len, p);
 		out_end(o);
 		p = RD8(p + PCI_CAP_LIST_NEXT) & ~3u;
 	}
@@ -310,8 +313,10 @@ static void ext_caps(struct out *o, const uint8_t *cfg, size_t len)
 				  p, PCI_EXT_CAP_VER(hdr), hi >> 24, (hi >> 16) & 0xff,
 				  (hi >> 8) & 0xff, hi & 0xff, lo >> 24, (lo >> 16) & 0xff,
 				  (lo >> 8) & 0xff, lo & 0xff);
-			if (out_is_json(o))
+			if (out_is_json(o)) {
+				out_str(o, "name", "Device Serial Number");
 				out_str(o, "serial", "%08x%08x", hi, lo);
+			}
 		} else {
 			out_begin(o, "Cap", "Capabilities: [%03x v%u] Extended Capability ID %04x", p,
 				  PCI_EXT_CAP_VER(hdr), id);

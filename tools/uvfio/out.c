@@ -68,12 +68,28 @@ bool out_is_json(struct out *o)
 	return o->json;
 }
 
+/* lspci's labels as JSON keys: lower case, words joined by '_'. The direction marks of the
+ * status bits (">TAbort" signaled, "<TAbort" received) become words, or the two would share a
+ * key; "I/O" becomes "io". */
 static void json_key(const char *label, char *key, size_t size)
 {
 	size_t n = 0;
+	const char *p = label;
 
-	for (const char *p = label; *p && n + 1 < size; p++)
-		key[n++] = isalnum((unsigned char)*p) ? (char)tolower((unsigned char)*p) : '_';
+	if (*p == '>' || *p == '<') {
+		n = (size_t)snprintf(key, size, "%s", *p == '>' ? "signaled_" : "received_");
+		if (n >= size)
+			n = size - 1;
+		p++;
+	}
+	for (; *p && n + 1 < size; p++) {
+		if (isalnum((unsigned char)*p))
+			key[n++] = (char)tolower((unsigned char)*p);
+		else if (*p != '/' && n > 0 && key[n - 1] != '_')
+			key[n++] = '_';
+	}
+	while (n > 0 && key[n - 1] == '_')
+		n--;
 	key[n] = '\0';
 }
 
