@@ -249,7 +249,8 @@ UVFIO_API int uvfio_device_set_migration(struct uvfio_device *dev,
 					 const struct uvfio_mig_identity *id);
 /* Current state (RUNNING for a device that is not migratable). */
 UVFIO_API uint32_t uvfio_device_mig_state(struct uvfio_device *dev);
-/* Transport entry points (vfio-user MIG_DATA_READ / MIG_DATA_WRITE, or a test).
+/* Transport entry points (vfio-user MIG_DATA_READ / MIG_DATA_WRITE, or a test). A device that
+ * is not migratable: -ENOTTY (these and uvfio_device_mig_precopy_info).
  * read: in PRE_COPY(_P2P) and STOP_COPY only (-EINVAL elsewhere); returns bytes copied; 0 means
  * no more data now (PRE_COPY: until more is dirtied; STOP_COPY: end of stream).
  * write: in RESUMING only (-EINVAL elsewhere); consumes all of len or fails with the stream

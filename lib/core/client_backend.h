@@ -28,8 +28,22 @@ struct uvfio_backend_ops {
 	int (*set_irqs)(struct uvfio_handle *h, uint32_t flags, uint32_t index, uint32_t start,
 			uint32_t count, const void *data);
 	int (*reset)(struct uvfio_handle *h);
+	/*
+	 * VFIO_DEVICE_FEATURE with the payload in the inline layouts below (vfio-user's; the
+	 * kernel backends convert DMA logging to the kernel's structs with pointers). SET of
+	 * MIG_DEVICE_STATE: a data_fd the kernel returns stays with the backend (mig_data_rw uses
+	 * it); out gets -1 in its place.
+	 */
 	int (*device_feature)(struct uvfio_handle *h, uint32_t flags, const void *data, size_t len,
 			      void *out, size_t *out_len);
+	/* Migration stream bytes of the current session (MIG_DATA_READ/WRITE, or read()/write()
+	 * of the data_fd): one call, count <= max_rw. Returns bytes moved; a read shorter than
+	 * count means no more data now. NULL: -ENOTTY. */
+	ssize_t (*mig_data_rw)(struct uvfio_handle *h, void *buf, size_t count, bool is_write);
+	/* VFIO_MIG_GET_PRECOPY_INFO. -ENOTSUP: the transport cannot ask (vfio-user server without
+	 * the uvfio extension). NULL: -ENOTSUP. */
+	int (*mig_precopy_info)(struct uvfio_handle *h, uint64_t *initial_bytes,
+				uint64_t *dirty_bytes);
 	/*
 	 * DMA. attach is called once when the device joins an IOAS (before the existing mappings
 	 * are replayed through dma_map), detach when it leaves (after dma_unmap of each).
@@ -44,6 +58,29 @@ struct uvfio_backend_ops {
 	int (*dma_unmap)(struct uvfio_handle *h, struct uvfio_ioas *ioas, uint64_t iova,
 			 uint64_t size);
 };
+
+/* Inline payloads of the migration features (vfio-user protocol, DEVICE_FEATURE). */
+struct uvfio_feature_mig_state {
+	uint32_t device_state;
+	int32_t data_fd; /* -1 on the wire */
+} __attribute__((packed));
+_Static_assert(sizeof(struct uvfio_feature_mig_state) == 8, "mig_state");
+
+/* DMA_LOGGING_START: followed by num_ranges struct uvfio_dirty_range. */
+struct uvfio_feature_logging_control {
+	uint64_t page_size;
+	uint32_t num_ranges;
+	uint32_t reserved;
+} __attribute__((packed));
+_Static_assert(sizeof(struct uvfio_feature_logging_control) == 16, "logging_control");
+
+/* DMA_LOGGING_REPORT: GET data; the reply repeats it, followed by the bitmap. */
+struct uvfio_feature_logging_report {
+	uint64_t iova;
+	uint64_t length;
+	uint64_t page_size;
+} __attribute__((packed));
+_Static_assert(sizeof(struct uvfio_feature_logging_report) == 24, "logging_report");
 
 struct uvfio_handle {
 	const struct uvfio_backend_ops *ops;

@@ -288,8 +288,10 @@ void device_mig_reset(struct uvfio_device *dev, bool closing)
 
 ssize_t uvfio_device_mig_data_read(struct uvfio_device *dev, void *buf, size_t len)
 {
-	if (!dev || !dev->mig || (len && !buf))
+	if (!dev || (len && !buf))
 		return -EINVAL;
+	if (!dev->mig)
+		return -ENOTTY;
 	struct device_mig *m = dev->mig;
 	ssize_t n;
 
@@ -315,8 +317,10 @@ out:
 
 ssize_t uvfio_device_mig_data_write(struct uvfio_device *dev, const void *buf, size_t len)
 {
-	if (!dev || !dev->mig || (len && !buf))
+	if (!dev || (len && !buf))
 		return -EINVAL;
+	if (!dev->mig)
+		return -ENOTTY;
 	struct device_mig *m = dev->mig;
 	ssize_t n;
 
@@ -334,8 +338,10 @@ ssize_t uvfio_device_mig_data_write(struct uvfio_device *dev, const void *buf, s
 int uvfio_device_mig_precopy_info(struct uvfio_device *dev, uint64_t *initial_bytes,
 				  uint64_t *dirty_bytes)
 {
-	if (!dev || !dev->mig || !initial_bytes || !dirty_bytes)
+	if (!dev || !initial_bytes || !dirty_bytes)
 		return -EINVAL;
+	if (!dev->mig)
+		return -ENOTTY;
 	struct device_mig *m = dev->mig;
 	uint64_t init = 0, dirty = 0;
 	int ret = 0;

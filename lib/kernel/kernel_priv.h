@@ -33,6 +33,8 @@ struct kdev {
 	uint32_t num_regions;
 	uint64_t *region_offset; /* UINT64_MAX: not asked yet */
 	void *backend; /* type1 group or iommufd binding */
+	int mig_fd; /* data_fd of the migration session, valid if has_mig_fd */
+	bool has_mig_fd;
 };
 
 /* Capability chain of a region info buffer (offsets from buf): sparse mmap, type, MSI-X. */
@@ -53,6 +55,14 @@ int kdev_set_irqs(struct uvfio_handle *h, uint32_t flags, uint32_t index, uint32
 int kdev_reset(struct uvfio_handle *h);
 int kdev_feature(struct uvfio_handle *h, uint32_t flags, const void *data, size_t len, void *out,
 		 size_t *out_len);
+
+/* ---- kmig.c: migration features that carry pointers or fds, and the data_fd ---- */
+/* 1 if kdev_feature must pass this request on unchanged, else the result. */
+int kmig_feature(struct uvfio_handle *h, uint32_t flags, const void *data, size_t len, void *out,
+		 size_t *out_len);
+ssize_t kmig_data_rw(struct uvfio_handle *h, void *buf, size_t count, bool is_write);
+int kmig_precopy_info(struct uvfio_handle *h, uint64_t *initial_bytes, uint64_t *dirty_bytes);
+void kmig_close(struct kdev *d);
 
 /* Parses "BDF[?iommu=type1|iommufd]"; iommu gets "" when absent. */
 int kdev_parse_path(const char *path, char bdf[UVFIO_BDF_LEN], char *iommu, size_t iommu_len);

@@ -46,6 +46,7 @@ int kdev_init(struct kdev *d)
 
 void kdev_fini(struct kdev *d)
 {
+	kmig_close(d);
 	free(d->region_offset);
 	d->region_offset = NULL;
 	if (d->fd >= 0)
@@ -276,6 +277,10 @@ int kdev_feature(struct uvfio_handle *h, uint32_t flags, const void *data, size_
 
 	if (len && !data)
 		return -EINVAL;
+	ret = kmig_feature(h, flags, data, len, out, out_len);
+	if (ret <= 0)
+		return ret;
+	ret = 0;
 	if (out && out_len && *out_len > room)
 		room = *out_len;
 	if (room > KDEV_MAX_INFO)
@@ -290,7 +295,7 @@ int kdev_feature(struct uvfio_handle *h, uint32_t flags, const void *data, size_
 		memcpy(f->data, data, len);
 	if (ioctl(kd(h)->fd, VFIO_DEVICE_FEATURE, f) < 0)
 		ret = -errno;
-	/* GET fills the payload; SET of MIG_DEVICE_STATE returns data_fd in it too. */
+	/* GET fills the payload (its size is the one asked for: the kernel does not say). */
 	if (ret == 0 && out && out_len)
 		memcpy(out, f->data, *out_len);
 	free(f);

@@ -85,6 +85,27 @@ static int parse_twin(struct json_object *v, struct vfu_caps *c)
 	return 0;
 }
 
+/* uvfio's own extensions live under one key so that other peers never see them unless they
+ * proposed it (the reply is a subset of the proposal). Unknown members are ignored. */
+static int parse_uvfio(struct json_object *v, struct vfu_caps *c)
+{
+	struct json_object *p;
+
+	if (!json_object_is_type(v, json_type_object)) {
+		log_warn("vfio-user: capability uvfio is not an object");
+		return -EINVAL;
+	}
+	c->has_uvfio = true;
+	if (!json_object_object_get_ex(v, "precopy_info", &p))
+		return 0;
+	if (!json_object_is_type(p, json_type_boolean)) {
+		log_warn("vfio-user: uvfio.precopy_info is not a boolean");
+		return -EINVAL;
+	}
+	c->precopy_info = json_object_get_boolean(p);
+	return 0;
+}
+
 static int parse_one(const char *key, struct json_object *v, struct vfu_caps *c)
 {
 	if (!strcmp(key, "max_msg_fds"))
@@ -107,6 +128,8 @@ static int parse_one(const char *key, struct json_object *v, struct vfu_caps *c)
 		return parse_migration(v, c);
 	if (!strcmp(key, "twin_socket"))
 		return parse_twin(v, c);
+	if (!strcmp(key, "uvfio"))
+		return parse_uvfio(v, c);
 	if (!strcmp(key, "write_multiple")) {
 		if (!json_object_is_type(v, json_type_boolean)) {
 			log_warn("vfio-user: capability write_multiple is not a boolean");
@@ -186,6 +209,7 @@ static void negotiate(const struct vfu_caps *c, const struct vfu_server_limits *
 	neg->mig_pgsize = c->has_migration ? c->mig_pgsize : 0;
 	neg->twin_socket = c->twin_socket && ours->allow_twin_socket;
 	neg->write_multiple = c->write_multiple && ours->allow_write_multiple;
+	neg->precopy_info = c->has_uvfio && c->precopy_info;
 }
 
 /* The reply lists only keys the client proposed (the spec: a subset). */
@@ -214,6 +238,11 @@ static struct json_object *build_caps(const struct vfu_caps *c,
 	if (c->has_write_multiple)
 		json_object_object_add(o, "write_multiple",
 				       json_object_new_boolean(neg->write_multiple));
+	if (c->has_uvfio) {
+		struct json_object *u = json_object_new_object();
+		json_object_object_add(u, "precopy_info", json_object_new_boolean(neg->precopy_info));
+		json_object_object_add(o, "uvfio", u);
+	}
 	if (c->has_twin_socket) {
 		struct json_object *t = json_object_new_object();
 		json_object_object_add(t, "supported", json_object_new_boolean(neg->twin_socket));

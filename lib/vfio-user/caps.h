@@ -19,8 +19,9 @@ struct vfu_caps {
 	uint64_t mig_pgsize; /* legacy "migration": {"pgsize": n} */
 	bool twin_socket; /* "twin_socket": {"supported": true} */
 	bool write_multiple;
+	bool precopy_info; /* uvfio extension: "uvfio": {"precopy_info": true} */
 	bool has_max_msg_fds, has_max_data_xfer_size, has_max_dma_maps, has_pgsizes, has_migration,
-		has_twin_socket, has_write_multiple;
+		has_twin_socket, has_write_multiple, has_uvfio;
 };
 
 /* The server's own limits and switches. */
@@ -42,6 +43,7 @@ struct vfu_negotiated {
 	uint64_t mig_pgsize; /* 0: not stated */
 	bool twin_socket; /* the reply offers one: create it and send it as fd 0 */
 	bool write_multiple;
+	bool precopy_info; /* DEVICE_FEATURE VFU_FEATURE_UVFIO_PRECOPY_INFO is answered */
 };
 
 /* json: the bytes after major/minor, len of them. len 0: no JSON, all defaults. Otherwise the

@@ -25,6 +25,7 @@ struct vfu_peer_caps {
 	bool write_multiple;
 	bool twin_socket;
 	uint32_t twin_fd_index;
+	bool precopy_info; /* uvfio extension: the server answers VFU_FEATURE_UVFIO_PRECOPY_INFO */
 };
 
 struct vfu_client {
@@ -52,6 +53,11 @@ int vfu_client_exchange(struct vfu_client *c, uint16_t cmd, const struct iovec *
 
 /* client_version.c: negotiate on c->sock; may set c->twin. */
 int vfu_client_negotiate(struct vfu_client *c);
+
+/* client_mig.c: the backend's migration data ops. */
+ssize_t vfu_client_mig_data_rw(struct uvfio_handle *h, void *buf, size_t count, bool is_write);
+int vfu_client_mig_precopy_info(struct uvfio_handle *h, uint64_t *initial_bytes,
+				uint64_t *dirty_bytes);
 
 /* client_dma.c */
 /* msg is a command from the server (DMA_READ/DMA_WRITE); answers it on sock. */

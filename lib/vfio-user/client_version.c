@@ -23,6 +23,7 @@ static char *proposal(void)
 	json_object *root = json_object_new_object();
 	json_object *caps = json_object_new_object();
 	json_object *twin = json_object_new_object();
+	json_object *uvfio = json_object_new_object();
 	char *s;
 
 	json_object_object_add(caps, "max_msg_fds", json_object_new_int(VFU_OUR_MAX_MSG_FDS));
@@ -32,6 +33,10 @@ static char *proposal(void)
 	json_object_object_add(twin, "supported", json_object_new_boolean(1));
 	json_object_object_add(caps, "twin_socket", twin);
 	json_object_object_add(caps, "write_multiple", json_object_new_boolean(1));
+	/* Our extension: a server that does not know it ignores the key and leaves it out of its
+	 * reply, so nothing changes for it. */
+	json_object_object_add(uvfio, "precopy_info", json_object_new_boolean(1));
+	json_object_object_add(caps, "uvfio", uvfio);
 	json_object_object_add(root, "capabilities", caps);
 	s = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
 	json_object_put(root);
@@ -99,11 +104,24 @@ static int parse_twin(json_object *caps, struct vfu_peer_caps *peer)
 	return 0;
 }
 
+static int parse_uvfio(json_object *caps, struct vfu_peer_caps *peer)
+{
+	json_object *u;
+
+	if (!json_object_object_get_ex(caps, "uvfio", &u))
+		return 0;
+	if (!json_object_is_type(u, json_type_object)) {
+		log_err("vfio-user: server capability uvfio is not an object");
+		return -EPROTO;
+	}
+	return get_bool(u, "precopy_info", &peer->precopy_info);
+}
+
 static int parse_caps(json_object *caps, struct vfu_peer_caps *peer)
 {
 	static const char *const known[] = { "max_msg_fds", "max_data_xfer_size", "max_dma_maps",
 					     "pgsizes", "twin_socket", "write_multiple",
-					     "migration" };
+					     "migration", "uvfio" };
 	uint64_t fds = peer->max_msg_fds, xfer = peer->max_data_xfer_size;
 	uint64_t maps = peer->max_dma_maps, pgsizes = peer->pgsizes;
 	int ret = 0;
@@ -134,6 +152,8 @@ static int parse_caps(json_object *caps, struct vfu_peer_caps *peer)
 		ret = get_bool(caps, "write_multiple", &peer->write_multiple);
 	if (!ret)
 		ret = parse_twin(caps, peer);
+	if (!ret)
+		ret = parse_uvfio(caps, peer);
 	peer->max_msg_fds = (uint32_t)fds;
 	peer->max_data_xfer_size = (uint32_t)xfer;
 	peer->max_dma_maps = (uint32_t)maps;

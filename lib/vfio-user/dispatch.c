@@ -13,6 +13,7 @@
 
 #include <uvfio/dma.h>
 
+#include "vfio-user/dispatch_mig.h"
 #include "vfio-user/server_priv.h"
 #include "util/log.h"
 
@@ -179,9 +180,9 @@ static int route(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply *r)
 	case VFU_CMD_DEVICE_FEATURE:
 		return handle_feature(c, m, r);
 	case VFU_CMD_MIG_DATA_READ:
+		return handle_mig_data_read(c, m, r);
 	case VFU_CMD_MIG_DATA_WRITE:
-		log_warn("server: %s: migration data not implemented yet", dev_name(c));
-		return -ENOTTY;
+		return handle_mig_data_write(c, m, r);
 	case VFU_CMD_DIRTY_PAGES:
 		log_warn("server: %s: DIRTY_PAGES (0.9.1) not supported", dev_name(c));
 		return -ENOTSUP;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Device commands: info, regions, irqs, features. The reply to an argsz-style request is
+ * Device commands: info, regions, irqs, region access. The reply to an argsz-style request is
  * min(needed, argsz) bytes with the needed size in argsz, so it always fits the client's buffer.
  */
 #include <errno.h>
@@ -360,43 +360,5 @@ int handle_write_multi(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply *
 	}
 	r->payload = w;
 	r->len = sizeof(*w);
-	return 0;
-}
-
-int handle_feature(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply *r)
-{
-	struct vfu_device_feature f;
-
-	if (m->payload_len < sizeof(f))
-		return -EINVAL;
-	memcpy(&f, m->payload, sizeof(f));
-	if (f.argsz < sizeof(f))
-		return -EINVAL;
-	bool get = (f.flags & VFIO_DEVICE_FEATURE_GET) && !(f.flags & VFIO_DEVICE_FEATURE_PROBE);
-	size_t room = f.argsz - sizeof(f);
-	if (room > c->neg.max_data_xfer_size)
-		room = c->neg.max_data_xfer_size;
-	size_t out_len = get ? room : 0;
-	uint8_t *buf = calloc(1, sizeof(f) + (get ? room : m->payload_len));
-	if (!buf)
-		return -ENOMEM;
-	int ret = uvfio_device_feature(c->sd->dev, f.flags, m->payload + sizeof(f),
-				       m->payload_len - sizeof(f), buf + sizeof(f), &out_len);
-	if (ret < 0) {
-		free(buf);
-		return ret;
-	}
-	r->payload = buf;
-	r->free_payload = true;
-	if (get) {
-		/* GET: the data appended, argsz grown to what it needs. */
-		f.argsz = (uint32_t)(sizeof(f) + out_len);
-		memcpy(buf, &f, sizeof(f));
-		r->len = sizeof(f) + out_len;
-		return 0;
-	}
-	/* SET and PROBE: the request echoed, within argsz. */
-	memcpy(buf, m->payload, m->payload_len);
-	r->len = m->payload_len < f.argsz ? m->payload_len : f.argsz;
 	return 0;
 }

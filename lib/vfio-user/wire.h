@@ -217,6 +217,18 @@ struct vfu_mig_data {
 } __attribute__((packed));
 _Static_assert(sizeof(struct vfu_mig_data) == 8, "vfu_mig_data");
 
+/*
+ * uvfio extension, used only when VERSION negotiated "uvfio": {"precopy_info": true}: a
+ * DEVICE_FEATURE index in the device-specific range that GETs VFIO_MIG_GET_PRECOPY_INFO's two
+ * sizes (the spec has no message for them). Peers that did not negotiate it get ENOTTY.
+ */
+#define VFU_FEATURE_UVFIO_PRECOPY_INFO 0xff00u
+struct vfu_precopy_info {
+	uint64_t initial_bytes;
+	uint64_t dirty_bytes;
+} __attribute__((packed));
+_Static_assert(sizeof(struct vfu_precopy_info) == 16, "vfu_precopy_info");
+
 const char *vfu_command_name(uint16_t cmd);
 
 #endif

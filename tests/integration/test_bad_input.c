@@ -271,7 +271,9 @@ static void test_unknown_commands(void **state)
 	assert_int_equal(h_expect_error(sock, 31, 0, EINVAL), 0);
 	assert_int_equal(h_send(sock, 32, VFU_CMD_DIRTY_PAGES, 0, x, 8, NULL, 0), 0);
 	assert_int_equal(h_expect_error(sock, 32, VFU_CMD_DIRTY_PAGES, ENOTSUP), 0);
-	assert_int_equal(h_send(sock, 33, VFU_CMD_MIG_DATA_READ, 0, x, 8, NULL, 0), 0);
+	/* A well-formed migration read to a device that does not migrate. */
+	uint32_t mig_read[2] = { 8 + 64, 64 };
+	assert_int_equal(h_send(sock, 33, VFU_CMD_MIG_DATA_READ, 0, mig_read, 8, NULL, 0), 0);
 	assert_int_equal(h_expect_error(sock, 33, VFU_CMD_MIG_DATA_READ, ENOTTY), 0);
 	/* DMA_READ is ours to send, not the client's. */
 	assert_int_equal(h_send(sock, 34, VFU_CMD_DMA_READ, 0, x, 16, NULL, 0), 0);

@@ -82,6 +82,8 @@ static void test_qemu_json(void **state)
 	assert_true(json_object_object_get_ex(caps, "migration", &v));
 	assert_int_equal(get_int(v, "pgsize"), 4096);
 	assert_false(json_object_object_get_ex(caps, "twin_socket", &v));
+	assert_false(json_object_object_get_ex(caps, "uvfio", &v));
+	assert_false(neg.precopy_info);
 	json_object_put(root);
 	free(reply);
 }
@@ -214,6 +216,72 @@ static void test_bad_framing(void **state)
 	free(reply);
 }
 
+/* Negotiates json; returns the reply's "uvfio" object (NULL if absent) and neg. */
+static struct json_object *uvfio_reply(const char *json, struct vfu_negotiated *neg,
+				       struct json_object **root)
+{
+	uint8_t buf[512];
+	char *reply;
+	size_t rlen;
+	size_t n = make_version(buf, 0, 0, json);
+	struct json_object *u = NULL;
+
+	assert_int_equal(vfu_version_negotiate(buf, n, &ours, neg, &reply, &rlen), 0);
+	struct json_object *caps = reply_caps(reply, root);
+	free(reply);
+	if (!json_object_object_get_ex(caps, "uvfio", &u))
+		return NULL;
+	assert_true(json_object_is_type(u, json_type_object));
+	return u;
+}
+
+static bool reply_precopy(struct json_object *u)
+{
+	struct json_object *v;
+
+	assert_true(json_object_object_get_ex(u, "precopy_info", &v));
+	assert_true(json_object_is_type(v, json_type_boolean));
+	return json_object_get_boolean(v);
+}
+
+/* The uvfio extension: answered only when proposed, so other clients never see the key. */
+static void test_uvfio_extension(void **state)
+{
+	(void)state;
+	struct vfu_negotiated neg;
+	struct json_object *root, *u;
+
+	u = uvfio_reply("{\"capabilities\":{\"uvfio\":{\"precopy_info\":true}}}", &neg, &root);
+	assert_non_null(u);
+	assert_true(reply_precopy(u));
+	assert_true(neg.precopy_info);
+	json_object_put(root);
+	/* Proposed as false, or as an object without the member: echoed as false. */
+	u = uvfio_reply("{\"capabilities\":{\"uvfio\":{\"precopy_info\":false}}}", &neg, &root);
+	assert_non_null(u);
+	assert_false(reply_precopy(u));
+	assert_false(neg.precopy_info);
+	json_object_put(root);
+	u = uvfio_reply("{\"capabilities\":{\"uvfio\":{\"future\":1}}}", &neg, &root);
+	assert_non_null(u);
+	assert_false(reply_precopy(u));
+	assert_false(neg.precopy_info);
+	json_object_put(root);
+	/* Not proposed: not in the reply, not negotiated. */
+	u = uvfio_reply("{\"capabilities\":{\"max_msg_fds\":4}}", &neg, &root);
+	assert_null(u);
+	assert_false(neg.precopy_info);
+	json_object_put(root);
+	u = uvfio_reply("{\"precopy_info\":true}", &neg, &root);
+	assert_null(u);
+	assert_false(neg.precopy_info);
+	json_object_put(root);
+	/* Wrong types are refused. */
+	expect_bad("{\"capabilities\":{\"uvfio\":true}}");
+	expect_bad("{\"capabilities\":{\"uvfio\":{\"precopy_info\":1}}}");
+	expect_bad("{\"capabilities\":{\"uvfio\":{\"precopy_info\":\"true\"}}}");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -222,6 +290,7 @@ int main(void)
 		cmocka_unit_test(test_missing_json_is_defaults),
 		cmocka_unit_test(test_bad_types),
 		cmocka_unit_test(test_bad_framing),
+		cmocka_unit_test(test_uvfio_extension),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

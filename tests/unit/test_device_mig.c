@@ -333,7 +333,10 @@ static void test_feature_ops(void **unused)
 					      NULL, 0, &v, &len),
 			 -ENOTTY);
 	assert_int_equal(uvfio_device_mig_state(plain), S_RUNNING);
-	assert_int_equal(uvfio_device_mig_data_read(plain, &v, sizeof(v)), -EINVAL);
+	assert_int_equal(uvfio_device_mig_data_read(plain, &v, sizeof(v)), -ENOTTY);
+	assert_int_equal(uvfio_device_mig_data_write(plain, &v, sizeof(v)), -ENOTTY);
+	uint64_t d;
+	assert_int_equal(uvfio_device_mig_precopy_info(plain, &v, &d), -ENOTTY);
 	uvfio_device_free(plain);
 }
 

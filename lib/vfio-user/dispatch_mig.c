@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DEVICE_FEATURE and the migration data commands (MIG_DATA_READ / MIG_DATA_WRITE). The device
+ * core answers the migration and DMA logging features; this file only moves bytes between the
+ * wire layouts and the core, plus the uvfio precopy-info extension negotiated in VERSION.
+ * Every size is checked against the message before the payload is read.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/vfio.h>
+
+#include <uvfio/migration.h>
+
+#include "vfio-user/dispatch_mig.h"
+#include "util/log.h"
+
+#define FEATURE_OPS (VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_PROBE)
+
+static const char *dev_name(struct vfu_conn *c)
+{
+	return uvfio_device_name(c->sd->dev);
+}
+
+static size_t min_size(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+/* The request echoed within argsz: the SET and PROBE reply. */
+static int echo(struct vfu_msg *m, const struct vfu_device_feature *f, struct vfu_reply *r)
+{
+	r->payload = m->payload;
+	r->len = min_size(m->payload_len, f->argsz);
+	return 0;
+}
+
+/* VFU_FEATURE_UVFIO_PRECOPY_INFO: GET only, no request data; ENOTTY unless negotiated, so a
+ * client that did not ask sees what it sees for any feature the device lacks. */
+static int precopy_feature(struct vfu_conn *c, struct vfu_msg *m,
+			   const struct vfu_device_feature *f, struct vfu_reply *r)
+{
+	uint32_t op = f->flags & ~VFIO_DEVICE_FEATURE_MASK;
+	struct vfu_precopy_info info;
+
+	if (!c->neg.precopy_info) {
+		log_warn("server: %s: precopy info feature was not negotiated", dev_name(c));
+		return -ENOTTY;
+	}
+	if (op & ~FEATURE_OPS)
+		return -EINVAL;
+	if (op & VFIO_DEVICE_FEATURE_PROBE)
+		return (op & VFIO_DEVICE_FEATURE_SET) ? -EINVAL : echo(m, f, r);
+	if (op != VFIO_DEVICE_FEATURE_GET || m->payload_len != sizeof(*f) ||
+	    f->argsz < sizeof(*f) + sizeof(info)) {
+		log_warn("server: %s: precopy info: flags 0x%x, %zu bytes, argsz %u", dev_name(c),
+			 f->flags, m->payload_len, f->argsz);
+		return -EINVAL;
+	}
+	uint64_t initial, dirty;
+	int ret = uvfio_device_mig_precopy_info(c->sd->dev, &initial, &dirty);
+	if (ret < 0)
+		return ret;
+	info.initial_bytes = initial;
+	info.dirty_bytes = dirty;
+	uint8_t *buf = malloc(sizeof(*f) + sizeof(info));
+	if (!buf)
+		return -ENOMEM;
+	struct vfu_device_feature head = { .argsz = sizeof(*f) + sizeof(info), .flags = f->flags };
+	memcpy(buf, &head, sizeof(head));
+	memcpy(buf + sizeof(head), &info, sizeof(info));
+	r->payload = buf;
+	r->free_payload = true;
+	r->len = sizeof(head) + sizeof(info);
+	return 0;
+}
+
+/*
+ * GET: the core writes into a buffer of argsz - 8 bytes (at most max_data_xfer_size) and the
+ * reply carries what it wrote with argsz grown to fit. SET: the core gets a copy of the data it
+ * may rewrite (DMA_LOGGING_START raises page_size there) and the reply echoes that copy.
+ */
+int handle_feature(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply *r)
+{
+	struct vfu_device_feature f;
+
+	if (m->payload_len < sizeof(f))
+		return -EINVAL;
+	memcpy(&f, m->payload, sizeof(f));
+	if (f.argsz < sizeof(f))
+		return -EINVAL;
+	if ((f.flags & VFIO_DEVICE_FEATURE_MASK) == VFU_FEATURE_UVFIO_PRECOPY_INFO)
+		return precopy_feature(c, m, &f, r);
+	bool probe = f.flags & VFIO_DEVICE_FEATURE_PROBE;
+	bool get = (f.flags & VFIO_DEVICE_FEATURE_GET) && !probe;
+	const uint8_t *data = m->payload + sizeof(f);
+	size_t len = m->payload_len - sizeof(f);
+	size_t room = get ? min_size(f.argsz - sizeof(f), c->neg.max_data_xfer_size) : len;
+	uint8_t *buf = calloc(1, sizeof(f) + room);
+	if (!buf)
+		return -ENOMEM;
+	size_t out_len = room;
+	if (!get)
+		memcpy(buf + sizeof(f), data, len);
+	int ret = uvfio_device_feature(c->sd->dev, f.flags, data, len, buf + sizeof(f), &out_len);
+	if (ret == 0 && !probe && out_len > room) {
+		log_err("server: %s: feature 0x%x returned %zu bytes in %zu", dev_name(c), f.flags,
+			out_len, room);
+		ret = -EIO;
+	}
+	if (ret < 0) {
+		free(buf);
+		return ret;
+	}
+	if (probe)
+		out_len = len;
+	r->payload = buf;
+	r->free_payload = true;
+	if (get) {
+		f.argsz = (uint32_t)(sizeof(f) + out_len);
+		memcpy(buf, &f, sizeof(f));
+		r->len = sizeof(f) + out_len;
+		return 0;
+	}
+	memcpy(buf, &f, sizeof(f));
+	r->len = min_size(sizeof(f) + out_len, f.argsz);
+	return 0;
+}
+
+/* READ: argsz | size -> argsz | size | data, size = bytes read; fewer than asked means the
+ * device has no more data for now (PRE_COPY) or the stream ended (STOP_COPY). */
+int handle_mig_data_read(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply *r)
+{
+	struct vfu_mig_data q;
+
+	if (m->payload_len != sizeof(q)) {
+		log_warn("server: %s: MIG_DATA_READ payload of %zu bytes", dev_name(c),
+			 m->payload_len);
+		return -EINVAL;
+	}
+	memcpy(&q, m->payload, sizeof(q));
+	/* Larger than max_data_xfer_size is refused, not shortened: a short reply means "no
+	 * more data" and must not be produced by a limit. */
+	if (q.size == 0 || q.size > c->neg.max_data_xfer_size ||
+	    q.argsz < sizeof(q) + (uint64_t)q.size) {
+		log_warn("server: %s: MIG_DATA_READ argsz %u size %u (max %u)", dev_name(c), q.argsz,
+			 q.size, c->neg.max_data_xfer_size);
+		return -EINVAL;
+	}
+	uint8_t *buf = malloc(sizeof(q) + q.size);
+	if (!buf)
+		return -ENOMEM;
+	size_t got = 0;
+	while (got < q.size) {
+		ssize_t n = uvfio_device_mig_data_read(c->sd->dev, buf + sizeof(q) + got,
+						       q.size - got);
+		if (n > (ssize_t)(q.size - got))
+			n = -EIO;
+		if (n < 0 && got == 0) {
+			free(buf);
+			return (int)n;
+		}
+		if (n <= 0)
+			break; /* an error after some data: it comes again on the next read */
+		got += (size_t)n;
+	}
+	q.argsz = (uint32_t)(sizeof(q) + got);
+	q.size = (uint32_t)got;
+	memcpy(buf, &q, sizeof(q));
+	r->payload = buf;
+	r->free_payload = true;
+	r->len = sizeof(q) + got;
+	return 0;
+}
+
+/* WRITE: argsz | size | data with size the bytes that follow; the reply has no payload. */
+int handle_mig_data_write(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply *r)
+{
+	struct vfu_mig_data q;
+
+	(void)r;
+	if (m->payload_len < sizeof(q)) {
+		log_warn("server: %s: MIG_DATA_WRITE payload of %zu bytes", dev_name(c),
+			 m->payload_len);
+		return -EINVAL;
+	}
+	memcpy(&q, m->payload, sizeof(q));
+	if (q.size == 0 || q.size != m->payload_len - sizeof(q) ||
+	    q.argsz < sizeof(q) + (uint64_t)q.size) {
+		log_warn("server: %s: MIG_DATA_WRITE argsz %u size %u in %zu bytes", dev_name(c),
+			 q.argsz, q.size, m->payload_len);
+		return -EINVAL;
+	}
+	ssize_t n = uvfio_device_mig_data_write(c->sd->dev, m->payload + sizeof(q), q.size);
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n != q.size) {
+		log_err("server: %s: device took %zd of %u migration bytes", dev_name(c), n, q.size);
+		return -EIO;
+	}
+	return 0;
+}
