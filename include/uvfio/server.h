@@ -26,6 +26,13 @@ struct uvfio_server_config {
 	/* A message whose rest does not arrive within this time is answered with ETIMEDOUT and
 	 * dropped; also the wait for a client's reply to server-to-client DMA. 0: default (5000). */
 	uint32_t msg_timeout_ms;
+	/* Layout of server-to-client DMA_READ/DMA_WRITE (docs/protocol.md): QEMU 10.x puts the data
+	 * at payload offset 12 after a u32 count, the spec and libvfio-user at 16 after a u64. */
+	enum uvfio_dma_msg_layout {
+		UVFIO_DMA_MSG_AUTO = 0, /* QEMU's for a client whose VERSION is QEMU's, else spec */
+		UVFIO_DMA_MSG_SPEC,
+		UVFIO_DMA_MSG_QEMU,
+	} dma_msg_layout;
 };
 
 /* config may be NULL for defaults. */

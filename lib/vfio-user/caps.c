@@ -6,6 +6,8 @@
 
 #include <json-c/json.h>
 
+#include <uvfio/server.h>
+
 #include "vfio-user/caps.h"
 #include "vfio-user/wire.h"
 #include "util/log.h"
@@ -61,6 +63,7 @@ static int parse_migration(struct json_object *v, struct vfu_caps *c)
 		return -EINVAL;
 	}
 	c->has_migration = true;
+	c->mig_max_bitmap_size = json_object_object_get_ex(v, "max_bitmap_size", NULL);
 	if (!json_object_object_get_ex(v, "pgsize", &pg))
 		return 0;
 	return get_uint(pg, "migration.pgsize", UINT64_MAX, &c->mig_pgsize);
@@ -210,6 +213,11 @@ static void negotiate(const struct vfu_caps *c, const struct vfu_server_limits *
 	neg->twin_socket = c->twin_socket && ours->allow_twin_socket;
 	neg->write_multiple = c->write_multiple && ours->allow_write_multiple;
 	neg->precopy_info = c->has_uvfio && c->precopy_info;
+	/* QEMU 10.x is the client that sends migration.max_bitmap_size (protocol notes 3.1). */
+	if (ours->dma_msg_layout == UVFIO_DMA_MSG_AUTO)
+		neg->qemu_dma_layout = c->mig_max_bitmap_size;
+	else
+		neg->qemu_dma_layout = ours->dma_msg_layout == UVFIO_DMA_MSG_QEMU;
 }
 
 /* The reply lists only keys the client proposed (the spec: a subset). */

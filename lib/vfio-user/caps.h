@@ -20,6 +20,7 @@ struct vfu_caps {
 	bool twin_socket; /* "twin_socket": {"supported": true} */
 	bool write_multiple;
 	bool precopy_info; /* uvfio extension: "uvfio": {"precopy_info": true} */
+	bool mig_max_bitmap_size; /* "migration": {"max_bitmap_size": n}: only QEMU sends it */
 	bool has_max_msg_fds, has_max_data_xfer_size, has_max_dma_maps, has_pgsizes, has_migration,
 		has_twin_socket, has_write_multiple, has_uvfio;
 };
@@ -31,6 +32,7 @@ struct vfu_server_limits {
 	uint32_t max_dma_maps;
 	bool allow_twin_socket;
 	bool allow_write_multiple;
+	int dma_msg_layout; /* enum uvfio_dma_msg_layout */
 };
 
 /* What a connection uses after VERSION. */
@@ -44,6 +46,7 @@ struct vfu_negotiated {
 	bool twin_socket; /* the reply offers one: create it and send it as fd 0 */
 	bool write_multiple;
 	bool precopy_info; /* DEVICE_FEATURE VFU_FEATURE_UVFIO_PRECOPY_INFO is answered */
+	bool qemu_dma_layout; /* DMA_READ/WRITE in QEMU 10.x's layout (struct vfu_qemu_dma_rw) */
 };
 
 /* json: the bytes after major/minor, len of them. len 0: no JSON, all defaults. Otherwise the

@@ -32,18 +32,55 @@ static int send_dma(struct vfu_conn *c, int sock, uint16_t msg_id, uint64_t iova
 		.cmd = is_write ? VFU_CMD_DMA_WRITE : VFU_CMD_DMA_READ,
 		.flags = VFU_F_TYPE_COMMAND,
 	};
+	if (c->neg.qemu_dma_layout) {
+		/* A DMA_READ request carries no data, but QEMU still wants the padded struct. */
+		static const uint8_t pad[VFU_QEMU_DMA_PAD];
+		struct vfu_qemu_dma_rw q = { .addr = iova, .count = (uint32_t)len };
+		struct iovec iov[3] = { { &q, sizeof(q) }, { (void *)buf, is_write ? len : 0 },
+					{ (void *)pad, sizeof(pad) } };
+		return conn_send(c, sock, &h, iov, 3, NULL, 0);
+	}
 	struct vfu_dma_access a = { .addr = iova, .count = len };
 	struct iovec iov[2] = { { &a, sizeof(a) }, { (void *)buf, len } };
 
 	return conn_send(c, sock, &h, iov, is_write ? 2 : 1, NULL, 0);
 }
 
+/* The echoed address and count, and where the data starts, in this connection's layout.
+ * false if the payload does not have the *want bytes the layout needs. */
+static bool parse_echo(const struct vfu_conn *c, const struct vfu_msg *m, size_t len,
+		       bool is_write, size_t *want, uint64_t *addr, uint64_t *count,
+		       size_t *data_off)
+{
+	if (c->neg.qemu_dma_layout) {
+		struct vfu_qemu_dma_rw q;
+		*want = sizeof(q) + (is_write ? 0 : len + VFU_QEMU_DMA_PAD);
+		if (m->payload_len != *want)
+			return false;
+		memcpy(&q, m->payload, sizeof(q));
+		*addr = q.addr;
+		*count = q.count;
+		*data_off = sizeof(q);
+		return true;
+	}
+	struct vfu_dma_access a;
+	*want = sizeof(a) + (is_write ? 0 : len);
+	if (m->payload_len != *want)
+		return false;
+	memcpy(&a, m->payload, sizeof(a));
+	*addr = a.addr;
+	*count = a.count;
+	*data_off = sizeof(a);
+	return true;
+}
+
 /* Checks a reply against what we asked and, for a read, copies the data out. */
-static int take_reply(const struct vfu_msg *m, uint16_t msg_id, uint64_t iova, void *buf,
-		      size_t len, bool is_write)
+static int take_reply(const struct vfu_conn *c, const struct vfu_msg *m, uint16_t msg_id,
+		      uint64_t iova, void *buf, size_t len, bool is_write)
 {
 	uint16_t cmd = is_write ? VFU_CMD_DMA_WRITE : VFU_CMD_DMA_READ;
-	struct vfu_dma_access a;
+	uint64_t addr = 0, count = 0;
+	size_t want = 0, data_off = 0;
 
 	if (m->hdr.msg_id != msg_id || m->hdr.cmd != cmd)
 		return -EPROTO;
@@ -55,21 +92,20 @@ static int take_reply(const struct vfu_msg *m, uint16_t msg_id, uint64_t iova, v
 	/* A bare header for DMA_WRITE is what QEMU sends; accept it. */
 	if (is_write && m->payload_len == 0)
 		return 0;
-	size_t want = sizeof(a) + (is_write ? 0 : len);
-	if (m->payload_len != want) {
-		log_warn("server: %s reply of %zu bytes, expected %zu", vfu_command_name(cmd),
-			 m->payload_len, want);
+	if (!parse_echo(c, m, len, is_write, &want, &addr, &count, &data_off)) {
+		log_warn("server: %s reply of %zu bytes, expected %zu (%s layout)",
+			 vfu_command_name(cmd), m->payload_len, want,
+			 c->neg.qemu_dma_layout ? "QEMU" : "spec");
 		return -EIO;
 	}
-	memcpy(&a, m->payload, sizeof(a));
-	if (a.addr != iova || a.count != len) {
+	if (addr != iova || count != len) {
 		log_warn("server: %s reply echoes 0x%llx+%llu, expected 0x%llx+%zu",
-			 vfu_command_name(cmd), (unsigned long long)a.addr,
-			 (unsigned long long)a.count, (unsigned long long)iova, len);
+			 vfu_command_name(cmd), (unsigned long long)addr,
+			 (unsigned long long)count, (unsigned long long)iova, len);
 		return -EIO;
 	}
 	if (!is_write)
-		memcpy(buf, m->payload + sizeof(a), len);
+		memcpy(buf, m->payload + data_off, len);
 	return 0;
 }
 
@@ -92,7 +128,7 @@ static int dma_twin(struct vfu_conn *c, uint16_t msg_id, uint64_t iova, void *bu
 			       (int)c->sd->srv->cfg.msg_timeout_ms);
 	pthread_mutex_unlock(&c->twin_lock);
 	if (!ret)
-		ret = is_reply(&m) ? take_reply(&m, msg_id, iova, buf, len, is_write) : -EPROTO;
+		ret = is_reply(&m) ? take_reply(c, &m, msg_id, iova, buf, len, is_write) : -EPROTO;
 	vfu_msg_release(&m);
 	return ret < 0 ? -EIO : 0;
 }
@@ -125,7 +161,7 @@ static int dma_inline(struct vfu_conn *c, uint16_t msg_id, uint64_t iova, void *
 		}
 		if (!r->bad && is_reply(&r->msg)) {
 			if (r->msg.hdr.msg_id == msg_id) {
-				ret = take_reply(&r->msg, msg_id, iova, buf, len, is_write);
+				ret = take_reply(c, &r->msg, msg_id, iova, buf, len, is_write);
 				break;
 			}
 			log_warn("server: dropping a reply to unknown msg_id %u", r->msg.hdr.msg_id);
@@ -219,7 +255,7 @@ void conn_handle_reply(struct vfu_conn *c, struct vfu_msg *msg)
 	for (struct dma_req *req = c->dma_reqs; req; req = req->next) {
 		if (!req->sent || req->msg_id != msg->hdr.msg_id)
 			continue;
-		req->result = take_reply(msg, req->msg_id, req->iova, req->buf, req->len,
+		req->result = take_reply(c, msg, req->msg_id, req->iova, req->buf, req->len,
 					 req->is_write) < 0 ? -EIO : 0;
 		req->done = true;
 		unlink_req(c, req);

@@ -85,6 +85,7 @@ struct uvfio_server *uvfio_server_new(const struct uvfio_server_config *config)
 		.max_dma_maps = srv->cfg.max_dma_maps,
 		.allow_twin_socket = !srv->cfg.no_twin_socket,
 		.allow_write_multiple = !srv->cfg.no_write_multiple,
+		.dma_msg_layout = (int)srv->cfg.dma_msg_layout,
 	};
 	pthread_mutex_init(&srv->watch_lock, NULL);
 	srv->epfd = epoll_create1(EPOLL_CLOEXEC);

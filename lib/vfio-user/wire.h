@@ -187,6 +187,17 @@ struct vfu_dma_access {
 } __attribute__((packed));
 _Static_assert(sizeof(struct vfu_dma_access) == 16, "vfu_dma_access");
 
+/* QEMU 10.x's VFIOUserDMARW after the header: a u32 count and the data at offset 12. QEMU checks
+ * messages against the padded C struct (32 bytes with the header), so 4 bytes follow the data of
+ * a DMA_WRITE request and of a DMA_READ reply; a DMA_WRITE reply is a bare header. */
+struct vfu_qemu_dma_rw {
+	uint64_t addr;
+	uint32_t count;
+	uint8_t data[];
+} __attribute__((packed));
+_Static_assert(sizeof(struct vfu_qemu_dma_rw) == 12, "vfu_qemu_dma_rw");
+#define VFU_QEMU_DMA_PAD 4u
+
 #define VFU_WRITE_MULTI_DATA 8u
 #define VFU_WRITE_MULTI_MAX 200u
 struct vfu_write_multi_entry {

@@ -3,8 +3,8 @@
  * Interoperability: the server as the real clients see it on the wire. QEMU 10.2's
  * vfio-user-pci and libvfio-user's client are replayed byte for byte where it matters: their
  * exact VERSION proposals (QEMU warns about "spurious" keys and rejects limits it cannot take),
- * QEMU's fixed 32-byte region-info request followed by a re-ask, its unmap-all at teardown and
- * its posted writes.
+ * QEMU's fixed 32-byte region-info request followed by a re-ask, its unmap-all at teardown,
+ * its posted writes and its DMA_READ/DMA_WRITE message layout.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -265,6 +265,92 @@ static void test_qemu_posted_and_multi(void **state)
 	assert_true(h_quiet(sock, 50));
 }
 
+/* QEMU 10.x's VFIOUserDMARW: {u64 offset; u32 count; data} with the struct's 4 bytes of
+ * padding after the data, and a bare header answering a DMA_WRITE. A client whose VERSION is
+ * QEMU's gets DMA messages it can parse. */
+static uint16_t expect_qemu_dma(uint16_t cmd, uint64_t iova, uint8_t *data)
+{
+	struct vfu_msg m;
+	uint64_t addr;
+	uint32_t count;
+
+	assert_int_equal(h_recv(sock, &m, 5000), 0);
+	assert_int_equal(m.hdr.cmd, cmd);
+	assert_int_equal(m.hdr.flags, VFU_F_TYPE_COMMAND);
+	/* QEMU checks hdr.size >= sizeof(VFIOUserDMARW) + count (32 + count). */
+	assert_int_equal(m.hdr.msg_size, 32 + (cmd == VFU_CMD_DMA_WRITE ? 16 : 0));
+	memcpy(&addr, m.payload, 8);
+	memcpy(&count, m.payload + 8, 4);
+	assert_int_equal(addr, iova);
+	assert_int_equal(count, 16);
+	if (data)
+		memcpy(data, m.payload + 12, 16);
+	uint16_t id = m.hdr.msg_id;
+	vfu_msg_release(&m);
+	return id;
+}
+
+static void test_qemu_dma_messages(void **state)
+{
+	static const uint8_t guest[16] = "qemu-guest-ram!";
+	struct vfu_msg reply;
+	uint8_t got[16];
+	(void)state;
+
+	version(0, qemu_caps, &reply);
+	vfu_msg_release(&reply);
+	assert_int_equal(h_enable_device(sock), 0);
+	struct vfu_dma_map d = { .argsz = 32, .flags = 3, .addr = 0x10000, .size = 4096 };
+	assert_int_equal(h_send(sock, 2, VFU_CMD_DMA_MAP, 0, &d, 32, NULL, 0), 0);
+	assert_int_equal(h_recv(sock, &reply, 5000), 0);
+	assert_int_equal(reply.hdr.flags, VFU_F_TYPE_REPLY);
+	vfu_msg_release(&reply);
+
+	/* The device reads: QEMU answers with the data at payload offset 12, then padding. */
+	uint64_t iova = 0x10010;
+	uint8_t req[16 + 8];
+	struct vfu_region_access a = { .offset = H_REG_DMA_INLINE, .region = 0, .count = 8 };
+	memcpy(req, &a, 16);
+	memcpy(req + 16, &iova, 8);
+	assert_int_equal(h_send(sock, 3, VFU_CMD_REGION_WRITE, 0, req, sizeof(req), NULL, 0), 0);
+	uint16_t id = expect_qemu_dma(VFU_CMD_DMA_READ, iova, NULL);
+	uint8_t rep[16 + 12 + 16 + 4] = { 0 };
+	struct vfu_hdr h = { .msg_id = id, .cmd = VFU_CMD_DMA_READ, .msg_size = sizeof(rep),
+			     .flags = VFU_F_TYPE_REPLY };
+	uint32_t count = 16;
+	memcpy(rep, &h, 16);
+	memcpy(rep + 16, &iova, 8);
+	memcpy(rep + 24, &count, 4);
+	memcpy(rep + 28, guest, 16);
+	assert_int_equal(h_send_raw(sock, rep, sizeof(rep), NULL, 0), 0);
+	assert_int_equal(h_recv(sock, &reply, 5000), 0);
+	assert_int_equal(reply.hdr.msg_id, 3);
+	assert_int_equal(reply.hdr.flags, VFU_F_TYPE_REPLY);
+	vfu_msg_release(&reply);
+	int32_t status = -1;
+	assert_int_equal(h_region_read(sock, 0, H_REG_DMA_STATUS, &status, 4), 0);
+	assert_int_equal(status, 0);
+	assert_int_equal(h_region_read(sock, 0, H_REG_DMA_DATA, got, 16), 0);
+	assert_memory_equal(got, guest, 16);
+
+	/* The device writes from its own thread: data at offset 12, a bare header back. */
+	iova = 0x10000;
+	a.offset = H_REG_DMA_THREAD;
+	memcpy(req, &a, 16);
+	memcpy(req + 16, &iova, 8);
+	assert_int_equal(h_send(sock, 4, VFU_CMD_REGION_WRITE, 0, req, sizeof(req), NULL, 0), 0);
+	assert_int_equal(h_recv(sock, &reply, 5000), 0);
+	assert_int_equal(reply.hdr.msg_id, 4);
+	vfu_msg_release(&reply);
+	id = expect_qemu_dma(VFU_CMD_DMA_WRITE, iova, got);
+	assert_memory_equal(got, h_dma_pattern, 16);
+	struct vfu_hdr bare = { .msg_id = id, .cmd = VFU_CMD_DMA_WRITE, .msg_size = 16,
+				.flags = VFU_F_TYPE_REPLY };
+	assert_int_equal(h_send_raw(sock, &bare, 16, NULL, 0), 0);
+	assert_int_equal(h_region_read(sock, 0, H_REG_THREAD_STATUS, &status, 4), 0);
+	assert_int_equal(status, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +359,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_qemu_region_info_reask, close_sock),
 		cmocka_unit_test_teardown(test_qemu_unmap_all, close_sock),
 		cmocka_unit_test_teardown(test_qemu_posted_and_multi, close_sock),
+		cmocka_unit_test_teardown(test_qemu_dma_messages, close_sock),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
