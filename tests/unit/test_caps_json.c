@@ -9,6 +9,8 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include <uvfio/server.h>
+
 #include "vfio-user/caps.h"
 #include "vfio-user/wire.h"
 
@@ -84,8 +86,34 @@ static void test_qemu_json(void **state)
 	assert_false(json_object_object_get_ex(caps, "twin_socket", &v));
 	assert_false(json_object_object_get_ex(caps, "uvfio", &v));
 	assert_false(neg.precopy_info);
+	assert_true(neg.qemu_dma_layout); /* QEMU's VERSION: QEMU's DMA message layout */
 	json_object_put(root);
 	free(reply);
+}
+
+/* Which DMA message layout a connection gets: auto-detected, or forced by the server. */
+static void test_dma_layout_choice(void **state)
+{
+	(void)state;
+	static const char *const qemu = "{\"capabilities\": {\"migration\": "
+					"{\"max_bitmap_size\": 268435456, \"pgsize\": 4096}}}";
+	static const char *const lvu = "{\"capabilities\":{\"migration\":{\"pgsize\":4096}}}";
+	struct { const char *json; int mode; bool qemu; } cases[] = {
+		{ qemu, UVFIO_DMA_MSG_AUTO, true },  { lvu, UVFIO_DMA_MSG_AUTO, false },
+		{ NULL, UVFIO_DMA_MSG_AUTO, false }, { qemu, UVFIO_DMA_MSG_SPEC, false },
+		{ lvu, UVFIO_DMA_MSG_QEMU, true },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t buf[256];
+		struct vfu_server_limits l = ours;
+		struct vfu_negotiated neg;
+		char *reply;
+		size_t rlen, n = make_version(buf, 0, 0, cases[i].json);
+		l.dma_msg_layout = cases[i].mode;
+		assert_int_equal(vfu_version_negotiate(buf, n, &l, &neg, &reply, &rlen), 0);
+		assert_int_equal(neg.qemu_dma_layout, cases[i].qemu);
+		free(reply);
+	}
 }
 
 static void test_limits_and_subset(void **state)
@@ -291,6 +319,7 @@ int main(void)
 		cmocka_unit_test(test_bad_types),
 		cmocka_unit_test(test_bad_framing),
 		cmocka_unit_test(test_uvfio_extension),
+		cmocka_unit_test(test_dma_layout_choice),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
