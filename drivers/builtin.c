@@ -6,11 +6,13 @@
 
 #include <uvfio/driver.h>
 
+#include "edu-mig/edu_mig.h"
 #include "edu/edu.h"
 #include "util/log.h"
 
 static const struct uvfio_driver *const builtin_drivers[] = {
 	&edu_driver,
+	&edu_mig_driver,
 };
 
 static void register_all(void)

@@ -353,6 +353,41 @@ int edu_wait_idle(struct edu_state *s)
 	return ret;
 }
 
+void edu_get_state(struct edu_state *s, struct edu_regs *regs, uint8_t *buf)
+{
+	pthread_mutex_lock(&s->lock);
+	*regs = (struct edu_regs){
+		.liveness = s->liveness,
+		.fact = s->fact,
+		.status = s->status,
+		.irq_status = s->irq_status,
+		.dma_src = s->dma_src,
+		.dma_dst = s->dma_dst,
+		.dma_cnt = s->dma_cnt,
+		.dma_cmd = s->dma_cmd,
+	};
+	memcpy(buf, s->dma_buf, EDU_DMA_BUF_SIZE);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void edu_set_state(struct edu_state *s, const struct edu_regs *regs, const uint8_t *buf)
+{
+	pthread_mutex_lock(&s->lock);
+	/* Like a reset, the new registers own the device: a job in flight drops its result. */
+	s->generation++;
+	s->liveness = regs->liveness;
+	s->fact = regs->fact;
+	s->status = regs->status;
+	s->irq_status = regs->irq_status;
+	s->dma_src = regs->dma_src;
+	s->dma_dst = regs->dma_dst;
+	s->dma_cnt = regs->dma_cnt;
+	s->dma_cmd = regs->dma_cmd;
+	memcpy(s->dma_buf, buf, EDU_DMA_BUF_SIZE);
+	pthread_cond_signal(&s->work_cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
 int edu_state_init(struct edu_state *s, struct uvfio_pci_device *pdev, uint64_t dma_mask)
 {
 	memset(s, 0, sizeof(*s));

@@ -96,6 +96,18 @@ void edu_resume(struct edu_state *s);
  * -EBUSY). */
 int edu_wait_idle(struct edu_state *s);
 
+/* The registers as a variant saves and restores them (with the DMA buffer). */
+struct edu_regs {
+	uint32_t liveness, fact, status, irq_status;
+	uint64_t dma_src, dma_dst, dma_cnt, dma_cmd;
+};
+/* A consistent copy of registers and buffer. With the worker paused, a DMA_CMD holding
+ * EDU_DMA_START (or a STATUS holding EDU_STATUS_COMPUTING) is work queued but not started. */
+void edu_get_state(struct edu_state *s, struct edu_regs *regs, uint8_t *buf);
+/* Replaces registers and buffer (EDU_DMA_BUF_SIZE bytes). Queued work in them runs once the
+ * worker is not paused; the INTx line is the PCI core's state and is not touched. */
+void edu_set_state(struct edu_state *s, const struct edu_regs *regs, const uint8_t *buf);
+
 /* The driver (registered by uvfio_register_builtin_drivers()). */
 extern const struct uvfio_driver edu_driver;
 extern const struct uvfio_pci_ident edu_default_ident;

@@ -132,6 +132,27 @@ UVFIO_API void uvfio_pci_finalize(struct uvfio_pci_device *pdev);
 /* Frees the device (same as uvfio_device_free(uvfio_pci_to_device(pdev))). */
 UVFIO_API void uvfio_pci_device_free(struct uvfio_pci_device *pdev);
 
+/*
+ * PCI state as a migration section (lib/pci/state.c): all of config space (BARs, command,
+ * capabilities with MSI mask and pending bits), the MSI-X table and PBA and the INTx line, so
+ * that a destination's PCI core ends as the source's. The vfio-level irq setup (eventfds,
+ * masks) belongs to each side's client and is not part of it; the destination's current setup
+ * is kept. A state is accepted only from a function laid out alike: every read-only config bit
+ * equal to the destination's (except STATUS.INTERRUPT and MSI pending bits, which the core
+ * drives), the same MSI-X vector count, no bit set that a client could never set.
+ */
+/* Bytes uvfio_pci_state_save() writes for this device. */
+UVFIO_API size_t uvfio_pci_state_size(struct uvfio_pci_device *pdev);
+/* Writes the state (one consistent snapshot). Returns its size, -ENOSPC if len is too small,
+ * -EINVAL for NULL arguments. */
+UVFIO_API ssize_t uvfio_pci_state_save(struct uvfio_pci_device *pdev, void *buf, size_t len);
+/* Whether a saved state would be accepted by load, changing nothing: 0 or -EINVAL. */
+UVFIO_API int uvfio_pci_state_check(struct uvfio_pci_device *pdev, const void *buf, size_t len);
+/* Checks, then applies the state (all or nothing): 0 or -EINVAL. Interrupts the restored state
+ * implies (an asserted INTx line) are raised through the device core, which defers them while
+ * the device is quiesced. */
+UVFIO_API int uvfio_pci_state_load(struct uvfio_pci_device *pdev, const void *buf, size_t len);
+
 UVFIO_END_DECLS
 
 #endif

@@ -163,6 +163,21 @@ static int open_save(struct uvfio_device *dev, uint32_t to)
 	return ret;
 }
 
+/* The largest stream a destination takes: its own state's size (the source must match it) with
+ * room for pre-copy sending pages again, never less than the reader's default. */
+static uint64_t resume_limit(struct uvfio_device *dev)
+{
+	const uint64_t floor = 256ull << 20, slack = 64ull << 20;
+	uint64_t payload = 0;
+
+	if (!dev->mig->ops->data_size || dev->mig->ops->data_size(dev, &payload) < 0)
+		return floor;
+	if (payload > (UINT64_MAX - slack) / 4)
+		return UINT64_MAX;
+	uint64_t limit = 4 * payload + slack;
+	return limit > floor ? limit : floor;
+}
+
 /* RESUMING -> STOP: the stream must be complete and verified, then the driver loads it. A
  * refusal leaves the device in RESUMING, its state untouched, ready for a new stream. */
 static int commit_stream(struct uvfio_device *dev)
@@ -229,6 +244,7 @@ static int mig_arc(void *opaque, uint32_t from, uint32_t to, bool *broken)
 		break;
 	case UVFIO_MIG_SESSION_OPEN_RESUME:
 		uvfio_mig_reader_reset(m->reader);
+		uvfio_mig_reader_set_max_size(m->reader, resume_limit(dev));
 		m->error[0] = '\0';
 		break;
 	default:

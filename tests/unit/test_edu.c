@@ -493,7 +493,8 @@ static void test_bad_options(void **state)
 	/* Idempotent registration. */
 	uvfio_register_builtin_drivers();
 	assert_non_null(uvfio_driver_find("edu"));
-	assert_null(uvfio_driver_at(1));
+	assert_non_null(uvfio_driver_find("edu-mig"));
+	assert_null(uvfio_driver_at(2));
 }
 
 static void test_reset(void **state)
