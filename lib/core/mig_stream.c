@@ -139,7 +139,9 @@ static int wbuf_reserve(struct uvfio_mig_writer *w, size_t more)
 	return 0;
 }
 
-static int wbuf_put(struct uvfio_mig_writer *w, const void *data, size_t len)
+/* Appends len bytes whose CRC32 is crc: the stream's running CRC is combined, not recomputed,
+ * so each data byte is checksummed once (zlib's crc32_combine). */
+static int wbuf_put_crc(struct uvfio_mig_writer *w, const void *data, size_t len, uint32_t crc)
 {
 	int ret = wbuf_reserve(w, len);
 
@@ -148,8 +150,13 @@ static int wbuf_put(struct uvfio_mig_writer *w, const void *data, size_t len)
 	if (len)
 		memcpy(w->buf + w->len, data, len);
 	w->len += len;
-	w->crc_all = crc_update(w->crc_all, data, len);
+	w->crc_all = (uint32_t)crc32_combine(w->crc_all, crc, (z_off_t)len);
 	return 0;
+}
+
+static int wbuf_put(struct uvfio_mig_writer *w, const void *data, size_t len)
+{
+	return wbuf_put_crc(w, data, len, crc_of(data, len));
 }
 
 static void fill_section_header(uint8_t *h, uint32_t id, uint64_t length, uint32_t data_crc)
@@ -218,9 +225,10 @@ int uvfio_mig_writer_section(struct uvfio_mig_writer *w, uint32_t id, const void
 	ret = wbuf_reserve(w, SEC_SIZE + len);
 	if (ret)
 		return ret;
-	fill_section_header(h, id, len, crc_of(data, len));
+	uint32_t crc = crc_of(data, len);
+	fill_section_header(h, id, len, crc);
 	wbuf_put(w, h, sizeof(h));
-	wbuf_put(w, data, len);
+	wbuf_put_crc(w, data, len, crc);
 	w->nr_sections++;
 	return 0;
 }
@@ -485,6 +493,8 @@ static int end_of_data(struct uvfio_mig_reader *r)
 	if (r->sec_crc != r->sec_crc_expect)
 		return fail(r, -EBADMSG, "checksum mismatch in data of section %zu (id %u)",
 			    r->nr_secs - 1, r->sec_id);
+	/* The data was checksummed once, for the section; the stream's CRC takes it from there. */
+	r->crc_all = (uint32_t)crc32_combine(r->crc_all, r->sec_crc, (z_off_t)r->have);
 	r->st = R_SECHDR;
 	r->need = SEC_SIZE;
 	r->have = 0;
@@ -555,7 +565,6 @@ static ssize_t take_data(struct uvfio_mig_reader *r, const uint8_t *p, size_t le
 	r->data_len += n;
 	r->secs[r->nr_secs - 1].len += n;
 	r->sec_crc = crc_update(r->sec_crc, p, n);
-	r->crc_all = crc_update(r->crc_all, p, n);
 	r->have += n;
 	return (ssize_t)n;
 }
