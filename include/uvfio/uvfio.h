@@ -12,6 +12,7 @@
 #include <uvfio/server.h>
 #include <uvfio/client.h>
 #include <uvfio/migration.h>
+#include <uvfio/migrate.h>
 #include <uvfio/host.h>
 
 #endif

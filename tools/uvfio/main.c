@@ -29,6 +29,9 @@ static const struct command commands[] = {
 	{ "list", cmd_list, "list host PCI devices and their VFIO state" },
 	{ "bind", cmd_bind, "bind a host PCI device to vfio-pci" },
 	{ "unbind", cmd_unbind, "give a host PCI device back to its driver" },
+	{ "migrate", cmd_migrate, "move a running device and its memory to another device" },
+	{ "save", cmd_save, "stop a device and save its state to a file" },
+	{ "load", cmd_load, "load a saved state file into a device" },
 };
 
 static void usage(FILE *f)
