@@ -37,12 +37,16 @@ void edu_mig_track_end(struct edu_mig *m)
 
 /* ---- device memory ---- */
 
-static int mem_section_locked(struct edu_mig *m, struct uvfio_mig_writer *w, uint8_t *tmp,
-			      uint64_t off, uint64_t len)
+/* frozen: the device is stopped for good (STOP_COPY), so the stream may point at its memory
+ * instead of copying it; in pre-copy the memory still changes and is copied. */
+static int mem_section_locked(struct edu_mig *m, struct uvfio_mig_writer *w, uint64_t off,
+			      uint64_t len, bool frozen)
 {
-	le_put(tmp, off, 8);
-	memcpy(tmp + 8, m->mem + off, len);
-	return uvfio_mig_writer_section(w, EDU_MIG_SEC_MEM, tmp, 8 + len);
+	uint8_t head[8];
+	le_put(head, off, 8);
+	struct uvfio_mig_piece p[2] = { { .data = head, .len = 8 },
+					{ .data = m->mem + off, .len = len, .by_ref = frozen } };
+	return uvfio_mig_writer_section_pieces(w, EDU_MIG_SEC_MEM, p, 2);
 }
 
 static bool dirty_test(const struct edu_mig *m, uint64_t pg)
@@ -70,13 +74,10 @@ static bool next_dirty_run(const struct edu_mig *m, uint64_t *pg, uint64_t max, 
 }
 
 /* Sends up to budget bytes (rounded up to a section) of memory not sent yet, initial first. */
-static int save_mem(struct edu_mig *m, struct uvfio_mig_writer *w, uint64_t budget)
+static int save_mem(struct edu_mig *m, struct uvfio_mig_writer *w, uint64_t budget, bool frozen)
 {
 	if (!m->mem)
 		return 0;
-	uint8_t *tmp = malloc(8 + EDU_MIG_MEM_CHUNK);
-	if (!tmp)
-		return -ENOMEM;
 	const uint64_t chunk_pages = EDU_MIG_MEM_CHUNK / EDU_MIG_PAGE;
 	int ret = 0;
 	pthread_mutex_lock(&m->lock);
@@ -84,7 +85,7 @@ static int save_mem(struct edu_mig *m, struct uvfio_mig_writer *w, uint64_t budg
 		uint64_t len = m->mem_size - m->sent_end;
 		if (len > EDU_MIG_MEM_CHUNK)
 			len = EDU_MIG_MEM_CHUNK;
-		ret = mem_section_locked(m, w, tmp, m->sent_end, len);
+		ret = mem_section_locked(m, w, m->sent_end, len, frozen);
 		if (ret == 0) {
 			m->sent_end += len;
 			budget = budget > len ? budget - len : 0;
@@ -92,7 +93,7 @@ static int save_mem(struct edu_mig *m, struct uvfio_mig_writer *w, uint64_t budg
 	}
 	uint64_t pg = 0, n = 0;
 	while (ret == 0 && budget && next_dirty_run(m, &pg, chunk_pages, &n)) {
-		ret = mem_section_locked(m, w, tmp, pg * EDU_MIG_PAGE, n * EDU_MIG_PAGE);
+		ret = mem_section_locked(m, w, pg * EDU_MIG_PAGE, n * EDU_MIG_PAGE, frozen);
 		if (ret < 0)
 			break;
 		for (uint64_t i = pg; i < pg + n; i++)
@@ -102,7 +103,6 @@ static int save_mem(struct edu_mig *m, struct uvfio_mig_writer *w, uint64_t budg
 		budget = budget > n * EDU_MIG_PAGE ? budget - n * EDU_MIG_PAGE : 0;
 	}
 	pthread_mutex_unlock(&m->lock);
-	free(tmp);
 	return ret;
 }
 
@@ -222,7 +222,7 @@ static int save_final(struct edu_mig *m, struct uvfio_mig_writer *w)
 	uint8_t denc[EDU_MIG_DIRTIER_STATE_SIZE];
 	dirtier_encode(&dr, denc);
 	ret = uvfio_mig_writer_section(w, EDU_MIG_SEC_DIRTIER, denc, sizeof(denc));
-	return ret < 0 ? ret : save_mem(m, w, UINT64_MAX);
+	return ret < 0 ? ret : save_mem(m, w, UINT64_MAX, true);
 }
 
 static struct edu_mig *from_dev(struct uvfio_device *dev)
@@ -236,7 +236,7 @@ static int mig_save(struct uvfio_device *dev, struct uvfio_mig_writer *w, bool f
 	struct edu_mig *m = from_dev(dev);
 	if (!m || !w)
 		return -EINVAL;
-	return final ? save_final(m, w) : save_mem(m, w, PRECOPY_BUDGET);
+	return final ? save_final(m, w) : save_mem(m, w, PRECOPY_BUDGET, false);
 }
 
 /* ---- load ---- */

@@ -134,11 +134,11 @@ UVFIO_API void uvfio_mig_fsm_reset(struct uvfio_mig_fsm *fsm);
 /*
  * Layout (little-endian): a header (magic "UVFIOMIG", format version, header length, a CRC of
  * those; vendor/device/subvendor/subdevice, driver name, driver state version, a CRC of the
- * whole header), then sections (id != 0, length, CRC32 of the data, CRC32 of the section
- * header, the data), then an end marker (id 0, the number of sections, the CRC32 of every byte
- * before it). See lib/core/mig_stream.c.
+ * whole header), then sections (id != 0, length, a check of the data (XXH3), CRC32 of the
+ * section header, the data), then an end marker (id 0, the number of sections, a check over
+ * every header before it). See lib/core/mig_stream.c.
  */
-#define UVFIO_MIG_FORMAT_VERSION 1
+#define UVFIO_MIG_FORMAT_VERSION 2
 #define UVFIO_MIG_DRIVER_NAME_MAX 31
 #define UVFIO_MIG_HEADER_SIZE 64
 #define UVFIO_MIG_SECTION_HEADER_SIZE 24
@@ -166,9 +166,21 @@ struct uvfio_mig_writer;
 UVFIO_API int uvfio_mig_writer_new(const struct uvfio_mig_identity *id,
 				   struct uvfio_mig_writer **out);
 UVFIO_API void uvfio_mig_writer_free(struct uvfio_mig_writer *w);
-/* Appends one section. -EINVAL for id 0 (the end marker's) or after end; -ENOMEM. */
+/* Appends one section (its data copied). -EINVAL for id 0 (the end marker's) or after end;
+ * -ENOMEM (the stream is then as it was). */
 UVFIO_API int uvfio_mig_writer_section(struct uvfio_mig_writer *w, uint32_t id, const void *data,
 				       size_t len);
+/* One section gathered from pieces. A piece with by_ref is not copied: the writer keeps the
+ * pointer, so those bytes must stay unchanged until the stream was read past them or the writer
+ * is freed. That suits frozen device memory in STOP_COPY (large states cost no copy and no
+ * buffer); data that may still change (PRE_COPY) must be copied. */
+struct uvfio_mig_piece {
+	const void *data;
+	size_t len;
+	bool by_ref;
+};
+UVFIO_API int uvfio_mig_writer_section_pieces(struct uvfio_mig_writer *w, uint32_t id,
+					      const struct uvfio_mig_piece *pieces, size_t nr);
 /* Appends the end marker; nothing can be added after it. */
 UVFIO_API int uvfio_mig_writer_end(struct uvfio_mig_writer *w);
 /* Bytes written but not yet read. */

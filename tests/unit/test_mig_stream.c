@@ -250,6 +250,13 @@ static void test_versions(void **unused)
 	uvfio_mig_reader_reset(r);
 	assert_int_equal(feed(r, b.buf, b.len, b.len), -EPROTONOSUPPORT);
 	assert_non_null(strstr(uvfio_mig_reader_reason(r), "newer"));
+	/* Format 1 (CRC32 data checks) is not read any more, and says so. */
+	b.buf[8] = 1;
+	resign_header(b.buf);
+	refuse_then_accept(r, b.buf, b.len, b.len, -EPROTONOSUPPORT, &good);
+	uvfio_mig_reader_reset(r);
+	assert_int_equal(feed(r, b.buf, b.len, b.len), -EPROTONOSUPPORT);
+	assert_non_null(strstr(uvfio_mig_reader_reason(r), "no longer read"));
 	/* Format version 0 never existed. */
 	b.buf[8] = 0;
 	resign_header(b.buf);
@@ -528,6 +535,63 @@ static void test_resuming_refuses_without_touching_device(void **unused)
 	free(bad.buf);
 }
 
+/* Pieces: copied ones are taken at once, by-reference ones when the stream is read. */
+static void test_pieces(void **unused)
+{
+	static uint8_t big[3 << 16];
+	struct uvfio_mig_writer *w;
+	struct uvfio_mig_reader *r;
+	const struct uvfio_mig_section *sec;
+	size_t nr;
+	uint8_t head[4] = { 1, 2, 3, 4 };
+
+	(void)unused;
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 13);
+	struct uvfio_mig_piece p[3] = { { head, sizeof(head), false },
+					{ big, sizeof(big), true },
+					{ payload_a, sizeof(payload_a), false } };
+	assert_int_equal(uvfio_mig_writer_new(&edu_id, &w), 0);
+	assert_int_equal(uvfio_mig_writer_section_pieces(w, 5, p, 3), 0);
+	assert_int_equal(uvfio_mig_writer_pending(w), UVFIO_MIG_HEADER_SIZE +
+							   UVFIO_MIG_SECTION_HEADER_SIZE + 4 +
+							   sizeof(big) + sizeof(payload_a));
+	head[0] = 9; /* copied: this change does not reach the stream */
+	assert_int_equal(uvfio_mig_writer_end(w), 0);
+	struct blob b = drain(w, 1000); /* small reads cross piece boundaries */
+	uvfio_mig_writer_free(w);
+	assert_int_equal(uvfio_mig_reader_new(&edu_id, &r), 0);
+	assert_int_equal(feed(r, b.buf, b.len, 4097), 0);
+	assert_int_equal(uvfio_mig_reader_sections(r, &sec, &nr), 0);
+	assert_int_equal(nr, 1);
+	assert_int_equal(sec[0].len, 4 + sizeof(big) + sizeof(payload_a));
+	assert_int_equal(((const uint8_t *)sec[0].data)[0], 1);
+	assert_memory_equal((const uint8_t *)sec[0].data + 4, big, sizeof(big));
+	assert_memory_equal((const uint8_t *)sec[0].data + 4 + sizeof(big), payload_a,
+			    sizeof(payload_a));
+	free(b.buf);
+
+	/* A referenced piece changed before it was read: the destination sees the corruption. */
+	assert_int_equal(uvfio_mig_writer_new(&edu_id, &w), 0);
+	assert_int_equal(uvfio_mig_writer_section_pieces(w, 5, p, 3), 0);
+	assert_int_equal(uvfio_mig_writer_end(w), 0);
+	big[100] ^= 1;
+	b = drain(w, 1 << 20);
+	uvfio_mig_writer_free(w);
+	uvfio_mig_reader_reset(r);
+	assert_int_equal(feed(r, b.buf, b.len, b.len), -EBADMSG);
+	free(b.buf);
+	/* Bad pieces. */
+	assert_int_equal(uvfio_mig_writer_new(&edu_id, &w), 0);
+	struct uvfio_mig_piece nul = { NULL, 4, false };
+	assert_int_equal(uvfio_mig_writer_section_pieces(w, 5, &nul, 1), -EINVAL);
+	assert_int_equal(uvfio_mig_writer_section_pieces(w, 5, NULL, 1), -EINVAL);
+	assert_int_equal(uvfio_mig_writer_section_pieces(w, 0, p, 1), -EINVAL);
+	assert_int_equal(uvfio_mig_writer_pending(w), UVFIO_MIG_HEADER_SIZE); /* nothing added */
+	uvfio_mig_writer_free(w); /* unread references are not touched */
+	uvfio_mig_reader_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -540,6 +604,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_pieces),
 		cmocka_unit_test(test_resuming_refuses_without_touching_device),
 	};
 
