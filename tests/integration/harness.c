@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -597,4 +598,75 @@ int h_check_alive(int sock)
 	if (ret == 0 && got != value)
 		ret = -EBADMSG;
 	return ret;
+}
+
+static void slurp(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	ssize_t r;
+
+	lseek(fd, 0, SEEK_SET);
+	while (n + 1 < size && (r = read(fd, buf + n, size - 1 - n)) > 0)
+		n += (size_t)r;
+	buf[n] = '\0';
+	close(fd);
+}
+
+int h_run_cli(struct h_run *r, ...)
+{
+	char *argv[48];
+	int argc = 0, st;
+	va_list ap;
+
+	argv[argc++] = getenv("UVFIO_BIN");
+	if (!argv[0])
+		return -ENOENT;
+	va_start(ap, r);
+	while (argc < 47 && (argv[argc] = va_arg(ap, char *)))
+		argc++;
+	va_end(ap);
+	argv[argc] = NULL;
+	/* Memory files: output of any size, no pipe to drain while waiting. */
+	int out = memfd_create("out", MFD_CLOEXEC), err = memfd_create("err", MFD_CLOEXEC);
+	if (out < 0 || err < 0) {
+		int e = -errno;
+		if (out >= 0)
+			close(out);
+		if (err >= 0)
+			close(err);
+		return e;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(out);
+		close(err);
+		return -errno;
+	}
+	if (pid == 0) {
+		dup2(out, 1);
+		dup2(err, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR) {
+			close(out);
+			close(err);
+			return -errno;
+		}
+	}
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	slurp(out, r->out, sizeof(r->out));
+	slurp(err, r->err, sizeof(r->err));
+	return 0;
+}
+
+bool h_run_matches(const struct h_run *r, int status, const char *in_out, const char *in_err)
+{
+	bool ok = r->status == status && (!in_out || strstr(r->out, in_out)) &&
+		  (!in_err || strstr(r->err, in_err));
+	if (!ok)
+		fprintf(stderr, "exit %d (expected %d)\nstdout:\n%s\nstderr:\n%s\n", r->status,
+			status, r->out, r->err);
+	return ok;
 }

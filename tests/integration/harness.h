@@ -122,4 +122,17 @@ int h_region_read(int sock, uint32_t region, uint64_t offset, void *out, uint32_
 /* Sets COMMAND.MEM and COMMAND.MASTER: BAR access and DMA depend on them. */
 int h_enable_device(int sock);
 
+/* One run of the CLI: its exit status (-1 if a signal ended it) and what it printed. */
+struct h_run {
+	int status;
+	char out[65536];
+	char err[16384];
+};
+/* Runs "$UVFIO_BIN args..." (NULL-terminated, at most 46) with stdout and stderr captured, and
+ * waits for it. 0, or -errno if it could not be run. */
+int h_run_cli(struct h_run *r, ...);
+/* Whether r exited with status and printed in_out on stdout and in_err on stderr (NULL: not
+ * checked); prints the whole run to stderr when it did not, so a failing test shows why. */
+bool h_run_matches(const struct h_run *r, int status, const char *in_out, const char *in_err);
+
 #endif

@@ -26,76 +26,13 @@
 
 #include "harness.h"
 
-struct run {
-	int status; /* exit code, or -1 if killed */
-	char out[65536];
-	char err[16384];
-};
-
-static const char *bin(void)
-{
-	const char *b = getenv("UVFIO_BIN");
-
-	return b ? b : "uvfio";
-}
-
-static void slurp(int fd, char *buf, size_t size)
-{
-	size_t n = 0;
-	ssize_t r;
-
-	lseek(fd, 0, SEEK_SET);
-	while (n + 1 < size && (r = read(fd, buf + n, size - 1 - n)) > 0)
-		n += (size_t)r;
-	buf[n] = '\0';
-	close(fd);
-}
-
-/* Runs uvfio with the NULL-terminated arguments; output captured in memory files. */
-static void run(struct run *r, ...)
-{
-	char *argv[32];
-	int argc = 0, out = memfd_create("out", MFD_CLOEXEC), err = memfd_create("err", MFD_CLOEXEC);
-	va_list ap;
-	pid_t pid;
-	int st;
-
-	argv[argc++] = (char *)bin();
-	va_start(ap, r);
-	while (argc < 31 && (argv[argc] = va_arg(ap, char *)))
-		argc++;
-	va_end(ap);
-	argv[argc] = NULL;
-	assert_true(out >= 0 && err >= 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(out, 1);
-		dup2(err, 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	slurp(out, r->out, sizeof(r->out));
-	slurp(err, r->err, sizeof(r->err));
-}
-
-static void expect(struct run *r, int status, const char *in_out, const char *in_err)
-{
-	if (r->status != status || (in_out && !strstr(r->out, in_out)) ||
-	    (in_err && !strstr(r->err, in_err)))
-		fprintf(stderr, "exit %d\nstdout:\n%s\nstderr:\n%s\n", r->status, r->out, r->err);
-	assert_int_equal(r->status, status);
-	if (in_out)
-		assert_non_null(strstr(r->out, in_out));
-	if (in_err)
-		assert_non_null(strstr(r->err, in_err));
-}
+/* The CLI, run and checked (tests/integration/harness.c). */
+#define run(r, ...) assert_int_equal(h_run_cli((r), __VA_ARGS__), 0)
+#define expect(r, status, in_out, in_err) assert_true(h_run_matches((r), (status), (in_out), (in_err)))
 
 static void test_usage_errors(void **state)
 {
-	static struct run r;
+	static struct h_run r;
 
 	run(&r, NULL);
 	expect(&r, 2, NULL, "usage: uvfio");
@@ -135,7 +72,7 @@ static void test_usage_errors(void **state)
 
 static void test_help_and_version(void **state)
 {
-	static struct run r;
+	static struct h_run r;
 	static const char *const cmds[] = { "serve", "info", "read", "write" };
 
 	run(&r, "--help", NULL);
@@ -154,7 +91,7 @@ static void test_help_and_version(void **state)
 
 static void test_open_failure(void **state)
 {
-	static struct run r;
+	static struct h_run r;
 
 	run(&r, "info", "vfio-user:/nonexistent/uvfio-cli.sock", NULL);
 	expect(&r, 1, NULL, "No such file or directory");
@@ -219,8 +156,9 @@ static void server_start(struct server *s)
 	s->pid = fork();
 	assert_true(s->pid >= 0);
 	if (s->pid == 0) {
+		const char *bin = getenv("UVFIO_BIN");
 		dup2(p[1], 2);
-		execl(bin(), bin(), "serve", "--device", "edu", "--socket", s->path, (char *)NULL);
+		execl(bin, bin, "serve", "--device", "edu", "--socket", s->path, (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);
@@ -261,7 +199,7 @@ static void server_stop(struct server *s)
 
 static void test_serve_info_text(void **state)
 {
-	static struct run r;
+	static struct h_run r;
 	struct server s;
 
 	server_start(&s);
@@ -284,7 +222,7 @@ static void test_serve_info_text(void **state)
 
 static void test_serve_info_json(void **state)
 {
-	static struct run r;
+	static struct h_run r;
 	static struct h_server s;
 	json_object *root, *regions, *cfg, *dev, *caps;
 	bool found_bar0 = false, found_msi = false;
@@ -336,7 +274,7 @@ static void test_serve_info_json(void **state)
 
 static void test_serve_read_write(void **state)
 {
-	static struct run r;
+	static struct h_run r;
 	static struct h_server hs;
 	struct server s;
 
@@ -395,7 +333,7 @@ static struct uvfio_device *make_rich(void *arg)
 
 static void test_info_decodes_capabilities(void **state)
 {
-	static struct run r;
+	static struct h_run r;
 	static struct h_server s;
 	static const char *const want[] = {
 		"Device: 1af4:10f0 (rev 02)",

@@ -23,71 +23,14 @@
 
 #include "harness.h"
 
-struct run {
-	int status; /* exit code, or -1 if killed */
-	char out[65536];
-	char err[16384];
-};
-
 struct fx {
 	struct h_server a, b, plain;
 	char file[160];
 };
 
-static void slurp(int fd, char *buf, size_t size)
-{
-	size_t n = 0;
-	ssize_t r;
-
-	lseek(fd, 0, SEEK_SET);
-	while (n + 1 < size && (r = read(fd, buf + n, size - 1 - n)) > 0)
-		n += (size_t)r;
-	buf[n] = '\0';
-	close(fd);
-}
-
-/* Runs $UVFIO_BIN with the NULL-terminated arguments, output captured in memory files. */
-static void run(struct run *r, ...)
-{
-	char *argv[48];
-	int argc = 0, out = memfd_create("out", MFD_CLOEXEC), err = memfd_create("err", MFD_CLOEXEC);
-	va_list ap;
-	pid_t pid;
-	int st;
-
-	argv[argc++] = getenv("UVFIO_BIN");
-	assert_non_null(argv[0]);
-	va_start(ap, r);
-	while (argc < 47 && (argv[argc] = va_arg(ap, char *)))
-		argc++;
-	va_end(ap);
-	argv[argc] = NULL;
-	assert_true(out >= 0 && err >= 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(out, 1);
-		dup2(err, 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	slurp(out, r->out, sizeof(r->out));
-	slurp(err, r->err, sizeof(r->err));
-}
-
-static void expect(struct run *r, int status, const char *in_out, const char *in_err)
-{
-	if (r->status != status || (in_out && !strstr(r->out, in_out)) ||
-	    (in_err && !strstr(r->err, in_err)))
-		fprintf(stderr, "exit %d\nstdout:\n%s\nstderr:\n%s\n", r->status, r->out, r->err);
-	assert_int_equal(r->status, status);
-	if (in_out)
-		assert_non_null(strstr(r->out, in_out));
-	if (in_err)
-		assert_non_null(strstr(r->err, in_err));
-}
+/* The CLI, run and checked (tests/integration/harness.c). */
+#define run(r, ...) assert_int_equal(h_run_cli((r), __VA_ARGS__), 0)
+#define expect(r, status, in_out, in_err) assert_true(h_run_matches((r), (status), (in_out), (in_err)))
 
 static int start(struct h_server *s, const char *spec)
 {
@@ -150,7 +93,7 @@ static const char *jstr(json_object *o, const char *key)
 		"--write", "9:8=0x100000/8", "--write", "9:16=65536", "--write", "bar0:4=0x77", \
 		"--write", "9:20=1", "--warmup", "20"
 
-static void check_migration_json(struct run *r, bool precopy)
+static void check_migration_json(struct h_run *r, bool precopy)
 {
 	json_object *o = json_tokener_parse(r->out), *v, *rounds;
 
@@ -179,7 +122,7 @@ static void check_migration_json(struct run *r, bool precopy)
 static void test_migrate_verified(void **state)
 {
 	struct fx *f = *state;
-	static struct run r;
+	static struct h_run r;
 
 	run(&r, "migrate", f->a.sock_path, f->b.sock_path, DIRTIER_ARGS, "--max-downtime", "150",
 	    "--verify", "--json", NULL);
@@ -196,7 +139,7 @@ static void test_migrate_verified(void **state)
 static void test_migrate_failures(void **state)
 {
 	struct fx *f = *state;
-	static struct run r;
+	static struct h_run r;
 
 	run(&r, "migrate", f->a.sock_path, f->plain.sock_path, NULL);
 	expect(&r, 1, NULL, "not migratable");
@@ -209,7 +152,7 @@ static void test_migrate_failures(void **state)
 
 static void test_usage(void **state)
 {
-	static struct run r;
+	static struct h_run r;
 	static const char *const bad[][4] = {
 		{ "--mem", "1M@0x1001", NULL }, { "--mem", "1X@0", NULL },
 		{ "--mem", "0@0x1000", NULL }, { "--write", "bar0:4", NULL },
@@ -257,7 +200,7 @@ static void write_file(const char *path, const void *buf, size_t len)
 static void test_save_load_file(void **state)
 {
 	struct fx *f = *state;
-	static struct run r;
+	static struct h_run r;
 	static uint8_t good[1 << 20], bad[1 << 20];
 	ssize_t len;
 	int fd;
