@@ -670,3 +670,15 @@ bool h_run_matches(const struct h_run *r, int status, const char *in_out, const 
 			status, r->out, r->err);
 	return ok;
 }
+
+int h_connect_enabled(const char *path)
+{
+	int sock = h_connect(path);
+	if (sock < 0)
+		return sock;
+	h_track(sock);
+	int ret = h_version(sock, NULL);
+	if (ret == 0)
+		ret = h_enable_device(sock);
+	return ret < 0 ? ret : sock;
+}

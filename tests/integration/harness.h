@@ -121,6 +121,9 @@ int h_region_write(int sock, uint32_t region, uint64_t offset, const void *data,
 int h_region_read(int sock, uint32_t region, uint64_t offset, void *out, uint32_t count);
 /* Sets COMMAND.MEM and COMMAND.MASTER: BAR access and DMA depend on them. */
 int h_enable_device(int sock);
+/* h_connect + h_track + h_version + h_enable_device: a tracked socket ready for BAR access and
+ * DMA, or -errno. */
+int h_connect_enabled(const char *path);
 
 /* One run of the CLI: its exit status (-1 if a signal ended it) and what it printed. */
 struct h_run {

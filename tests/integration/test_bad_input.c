@@ -28,25 +28,14 @@
 static struct h_server server;
 static int fds_connected; /* the server's fd count with one versioned client */
 
-static void enable_mem(int sock)
-{
-	assert_int_equal(h_enable_device(sock), 0);
-}
+#define assert_alive(sock) assert_int_equal(h_check_alive(sock), 0)
 
 static int connect_client(void)
 {
-	int sock = h_track(h_connect(server.sock_path));
+	int sock = h_connect_enabled(server.sock_path);
 
 	assert_true(sock >= 0);
-	assert_int_equal(h_version(sock, NULL), 0);
-	enable_mem(sock);
 	return sock;
-}
-
-/* A valid write then read of BAR0 through the server: it still works. */
-static void check_alive(int sock)
-{
-	assert_int_equal(h_check_alive(sock), 0);
 }
 
 static int group_setup(void **state)
@@ -67,7 +56,7 @@ static void test_first_count_fds(void **state)
 {
 	(void)state;
 	int sock = connect_client();
-	check_alive(sock);
+	assert_alive(sock);
 	fds_connected = h_server_count_fds(&server);
 	assert_true(fds_connected > 0);
 	h_close_tracked(NULL);
@@ -103,11 +92,11 @@ static void test_before_version_and_fds_on_version(void **state)
 	assert_int_equal(h_expect_error(sock, 6, VFU_CMD_VERSION, EINVAL), 0);
 	/* Now a proper handshake, then a second VERSION is refused. */
 	assert_int_equal(h_version(sock, NULL), 0);
-	enable_mem(sock);
-	check_alive(sock);
+	assert_int_equal(h_enable_device(sock), 0);
+	assert_alive(sock);
 	assert_int_equal(h_send(sock, 7, VFU_CMD_VERSION, 0, v, sizeof(v), NULL, 0), 0);
 	assert_int_equal(h_expect_error(sock, 7, VFU_CMD_VERSION, EINVAL), 0);
-	check_alive(sock);
+	assert_alive(sock);
 	h_close_tracked(NULL);
 }
 
@@ -119,7 +108,7 @@ static void test_short_header(void **state)
 
 	assert_int_equal(h_send_raw(sock, &h, sizeof(h), NULL, 0), 0);
 	assert_int_equal(h_expect_error(sock, 77, VFU_CMD_DEVICE_GET_INFO, EINVAL), 0);
-	check_alive(sock);
+	assert_alive(sock);
 	h_close_tracked(NULL);
 }
 
@@ -134,7 +123,7 @@ static void test_stalled_message(void **state)
 	assert_int_equal(h_send_raw(sock, buf, sizeof(buf), NULL, 0), 0);
 	/* Nothing until the stall timeout, then ETIMEDOUT. */
 	assert_int_equal(h_expect_error(sock, 78, VFU_CMD_REGION_READ, ETIMEDOUT), 0);
-	check_alive(sock);
+	assert_alive(sock);
 	h_close_tracked(NULL);
 }
 
@@ -150,7 +139,7 @@ static void test_oversized(void **state)
 	assert_int_equal(h_send(sock, 79, VFU_CMD_REGION_WRITE, 0, p, len, NULL, 0), 0);
 	assert_int_equal(h_expect_error(sock, 79, VFU_CMD_REGION_WRITE, E2BIG), 0);
 	free(p);
-	check_alive(sock);
+	assert_alive(sock);
 	h_close_tracked(NULL);
 }
 
@@ -173,7 +162,7 @@ static void test_argsz(void **state)
 	info.argsz = 16;
 	assert_int_equal(h_send(sock, 13, VFU_CMD_DEVICE_GET_INFO, 0, &info, 12, NULL, 0), 0);
 	assert_int_equal(h_expect_error(sock, 13, VFU_CMD_DEVICE_GET_INFO, EINVAL), 0);
-	check_alive(sock);
+	assert_alive(sock);
 	/* argsz larger than needed is fine: the reply is what is needed. */
 	info.argsz = 1000;
 	assert_int_equal(h_send(sock, 14, VFU_CMD_DEVICE_GET_INFO, 0, &info, 16, NULL, 0), 0);
@@ -193,7 +182,7 @@ static void test_argsz(void **state)
 	assert_int_equal(m.payload_len, ri.argsz);
 	assert_int_equal(ri.size, BAR0_SIZE);
 	vfu_msg_release(&m);
-	check_alive(sock);
+	assert_alive(sock);
 	h_close_tracked(NULL);
 }
 
@@ -255,7 +244,7 @@ static void test_fd_counts(void **state)
 	close(efd);
 	close(fds[0]);
 	close(fds[1]);
-	check_alive(sock);
+	assert_alive(sock);
 	h_close_tracked(NULL);
 }
 
@@ -284,7 +273,7 @@ static void test_unknown_commands(void **state)
 	/* REGION_WRITE_MULTI was not negotiated by h_version's default capabilities. */
 	assert_int_equal(h_send(sock, 36, VFU_CMD_REGION_WRITE_MULTI, 0, x, 8, NULL, 0), 0);
 	assert_int_equal(h_expect_error(sock, 36, VFU_CMD_REGION_WRITE_MULTI, EINVAL), 0);
-	check_alive(sock);
+	assert_alive(sock);
 	h_close_tracked(NULL);
 }
 
@@ -360,7 +349,7 @@ static void test_dma_errors(void **state)
 	assert_int_equal(h_send(sock, 55, VFU_CMD_DMA_UNMAP, 0, &u, 24, NULL, 0), 0);
 	assert_int_equal(h_expect_error(sock, 55, VFU_CMD_DMA_UNMAP, ENOENT), 0);
 	close(fd);
-	check_alive(sock);
+	assert_alive(sock);
 	h_close_tracked(NULL);
 }
 
@@ -410,7 +399,7 @@ static void test_region_errors(void **state)
 	assert_int_equal(m.hdr.msg_id, 69);
 	assert_memory_equal(m.payload + 16, &val, 4);
 	vfu_msg_release(&m);
-	check_alive(sock);
+	assert_alive(sock);
 	h_close_tracked(NULL);
 }
 
@@ -463,7 +452,7 @@ static void test_set_irqs_ranges(void **state)
 	assert_int_equal(h_recv(sock, &m, 5000), 0);
 	assert_int_equal(m.hdr.flags, VFU_F_TYPE_REPLY);
 	vfu_msg_release(&m);
-	check_alive(sock);
+	assert_alive(sock);
 	h_close_tracked(NULL);
 }
 
@@ -483,7 +472,7 @@ static void test_close_mid_message(void **state)
 	h_close_tracked(NULL);
 	/* The next client is served. */
 	sock = connect_client();
-	check_alive(sock);
+	assert_alive(sock);
 	h_close_tracked(NULL);
 }
 
@@ -499,7 +488,7 @@ static void test_second_client_waits(void **state)
 	assert_int_equal(h_send(second, 90, VFU_CMD_VERSION, 0, v, sizeof(v), NULL, 0), 0);
 	/* Not served while the first is connected (it waits in the backlog) ... */
 	assert_true(h_quiet(second, 200));
-	check_alive(first);
+	assert_alive(first);
 	h_untrack(first); /* the teardown must not close a number reused by then */
 	close(first);
 	/* ... and served as soon as the first leaves. */
@@ -507,8 +496,8 @@ static void test_second_client_waits(void **state)
 	assert_int_equal(m.hdr.msg_id, 90);
 	assert_int_equal(m.hdr.flags, VFU_F_TYPE_REPLY);
 	vfu_msg_release(&m);
-	enable_mem(second);
-	check_alive(second);
+	assert_int_equal(h_enable_device(second), 0);
+	assert_alive(second);
 }
 
 /* The server API itself, in this process: bad arguments, timeouts, stop. */
@@ -552,8 +541,8 @@ static void test_client_stops_reading(void **state)
 	int next = h_track(h_connect(server.sock_path));
 	assert_true(next >= 0);
 	assert_int_equal(h_version(next, NULL), 0);
-	enable_mem(next);
-	check_alive(next);
+	assert_int_equal(h_enable_device(next), 0);
+	assert_alive(next);
 	h_close_tracked(NULL);
 }
 
@@ -561,7 +550,7 @@ static void test_last_no_fd_leak(void **state)
 {
 	(void)state;
 	int sock = connect_client();
-	check_alive(sock);
+	assert_alive(sock);
 	assert_int_equal(h_server_count_fds(&server), fds_connected);
 	h_close_tracked(NULL);
 }

@@ -24,25 +24,14 @@
 
 static struct h_server server;
 
-static void enable_mem(int sock)
-{
-	assert_int_equal(h_enable_device(sock), 0);
-}
+#define assert_alive(sock) assert_int_equal(h_check_alive(sock), 0)
 
 static int connect_client(void)
 {
-	int sock = h_track(h_connect(server.sock_path));
+	int sock = h_connect_enabled(server.sock_path);
 
 	assert_true(sock >= 0);
-	assert_int_equal(h_version(sock, NULL), 0);
-	enable_mem(sock);
 	return sock;
-}
-
-/* A valid write then read of BAR0 through the server: it still works. */
-static void check_alive(int sock)
-{
-	assert_int_equal(h_check_alive(sock), 0);
 }
 
 static int group_setup(void **state)
@@ -188,7 +177,7 @@ static void test_dma_inline(void **state)
 	send_write64(sock, 103, H_REG_DMA_INLINE, 0x90000);
 	expect_reply(sock, 103, VFU_CMD_REGION_WRITE);
 	assert_int_equal(read_status(sock, H_REG_DMA_STATUS), -EFAULT);
-	check_alive(sock);
+	assert_alive(sock);
 	h_close_tracked(NULL);
 }
 
@@ -206,7 +195,7 @@ static void test_dma_from_thread(void **state)
 	assert_memory_equal(got, h_dma_pattern, 16);
 	reply_dma(sock, id, VFU_CMD_DMA_WRITE, 0x20000, 16, NULL, 0);
 	assert_int_equal(read_status(sock, H_REG_THREAD_STATUS), 0);
-	check_alive(sock);
+	assert_alive(sock);
 	h_close_tracked(NULL);
 }
 
@@ -229,7 +218,7 @@ static void test_dma_twin_socket(void **state)
 	int twin = h_track(m.fds[0]);
 	m.fds[0] = -1;
 	vfu_msg_release(&m);
-	enable_mem(sock);
+	assert_int_equal(h_enable_device(sock), 0);
 	map_msg_window(sock, 0x30000);
 
 	/* Loop-thread DMA goes out on the twin socket. */
@@ -248,7 +237,7 @@ static void test_dma_twin_socket(void **state)
 	reply_dma(twin, id, VFU_CMD_DMA_WRITE, 0x30010, 16, NULL, 0);
 	assert_int_equal(read_status(sock, H_REG_THREAD_STATUS), 0);
 	assert_true(h_quiet(sock, 0));
-	check_alive(sock);
+	assert_alive(sock);
 	h_close_tracked(NULL);
 }
 
@@ -312,7 +301,7 @@ static void test_region_info_caps(void **state)
 	assert_int_equal(h_expect_error(sock, 134, VFU_CMD_DEVICE_FEATURE, EINVAL), 0);
 	assert_int_equal(h_send(sock, 135, VFU_CMD_DEVICE_FEATURE, 0, &f, 4, NULL, 0), 0);
 	assert_int_equal(h_expect_error(sock, 135, VFU_CMD_DEVICE_FEATURE, EINVAL), 0);
-	check_alive(sock);
+	assert_alive(sock);
 	h_close_tracked(NULL);
 }
 
@@ -330,7 +319,7 @@ static void test_write_multi(void **state)
 
 	assert_true(sock >= 0);
 	assert_int_equal(h_version(sock, "{\"capabilities\":{\"write_multiple\":true}}"), 0);
-	enable_mem(sock);
+	assert_int_equal(h_enable_device(sock), 0);
 	memcpy(buf, &cnt, 8);
 	memcpy(buf + 8, e, sizeof(e));
 	assert_int_equal(h_send(sock, 140, VFU_CMD_REGION_WRITE_MULTI, 0, buf, 8 + 48, NULL, 0), 0);
@@ -372,7 +361,7 @@ static void test_write_multi(void **state)
 	/* Nothing of a refused batch was written. */
 	read_bar(sock, 0x400, got, 1);
 	assert_int_equal(got[0], 1);
-	check_alive(sock);
+	assert_alive(sock);
 	h_close_tracked(NULL);
 }
 
@@ -415,7 +404,7 @@ static void test_device_feature(void **state)
 	f.flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_SET | H_FEATURE_TEST;
 	assert_int_equal(h_send(sock, 164, VFU_CMD_DEVICE_FEATURE, 0, &f, 8, NULL, 0), 0);
 	assert_int_equal(h_expect_error(sock, 164, VFU_CMD_DEVICE_FEATURE, EINVAL), 0);
-	check_alive(sock);
+	assert_alive(sock);
 	h_close_tracked(NULL);
 }
 
