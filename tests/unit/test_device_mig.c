@@ -666,7 +666,8 @@ static int log_start(struct tdev *t, uint64_t *page_size, const struct uvfio_dir
 	uint32_t hdr[2] = { nr, 0 };
 	memcpy(buf, page_size, 8);
 	memcpy(buf + 8, hdr, 8);
-	memcpy(buf + 16, r, nr * sizeof(*r));
+	if (nr)
+		memcpy(buf + 16, r, nr * sizeof(*r));
 	uint8_t out[sizeof(buf)];
 	size_t len = 16 + nr * sizeof(*r);
 	memcpy(out, buf, len);
