@@ -99,6 +99,16 @@ static int parse_uvfio(struct json_object *v, struct vfu_caps *c)
 		return -EINVAL;
 	}
 	c->has_uvfio = true;
+	if (json_object_object_get_ex(v, "max_data_xfer_size", &p)) {
+		int ret = get_u32(p, "uvfio.max_data_xfer_size", &c->uvfio_xfer,
+				  &c->has_uvfio_xfer);
+		if (ret < 0)
+			return ret;
+		if (c->uvfio_xfer == 0) {
+			log_warn("vfio-user: uvfio.max_data_xfer_size 0 leaves no room for any data");
+			return -EINVAL;
+		}
+	}
 	if (!json_object_object_get_ex(v, "precopy_info", &p))
 		return 0;
 	if (!json_object_is_type(p, json_type_boolean)) {
@@ -213,6 +223,9 @@ static void negotiate(const struct vfu_caps *c, const struct vfu_server_limits *
 	neg->twin_socket = c->twin_socket && ours->allow_twin_socket;
 	neg->write_multiple = c->write_multiple && ours->allow_write_multiple;
 	neg->precopy_info = c->has_uvfio && c->precopy_info;
+	/* A uvfio client's larger size replaces the standard one on this connection. */
+	if (c->has_uvfio_xfer && ours->uvfio_max_xfer)
+		neg->max_data_xfer_size = min_u32(c->uvfio_xfer, ours->uvfio_max_xfer);
 	/* QEMU 10.x is the client that sends migration.max_bitmap_size (protocol notes 3.1). */
 	if (ours->dma_msg_layout == UVFIO_DMA_MSG_AUTO)
 		neg->qemu_dma_layout = c->mig_max_bitmap_size;
@@ -233,7 +246,8 @@ static struct json_object *build_caps(const struct vfu_caps *c,
 		json_object_object_add(o, "max_msg_fds", json_object_new_int64(ours->max_msg_fds));
 	if (c->has_max_data_xfer_size)
 		json_object_object_add(o, "max_data_xfer_size",
-				       json_object_new_int64(neg->max_data_xfer_size));
+				       json_object_new_int64(min_u32(c->max_data_xfer_size,
+								     ours->max_data_xfer_size)));
 	if (c->has_max_dma_maps)
 		json_object_object_add(o, "max_dma_maps", json_object_new_int64(neg->max_dma_maps));
 	if (c->has_pgsizes)
@@ -249,6 +263,9 @@ static struct json_object *build_caps(const struct vfu_caps *c,
 	if (c->has_uvfio) {
 		struct json_object *u = json_object_new_object();
 		json_object_object_add(u, "precopy_info", json_object_new_boolean(neg->precopy_info));
+		if (c->has_uvfio_xfer && ours->uvfio_max_xfer)
+			json_object_object_add(u, "max_data_xfer_size",
+					       json_object_new_int64(neg->max_data_xfer_size));
 		json_object_object_add(o, "uvfio", u);
 	}
 	if (c->has_twin_socket) {

@@ -20,15 +20,17 @@ struct vfu_caps {
 	bool twin_socket; /* "twin_socket": {"supported": true} */
 	bool write_multiple;
 	bool precopy_info; /* uvfio extension: "uvfio": {"precopy_info": true} */
+	uint32_t uvfio_xfer; /* uvfio extension: "uvfio": {"max_data_xfer_size": n} */
 	bool mig_max_bitmap_size; /* "migration": {"max_bitmap_size": n}: only QEMU sends it */
 	bool has_max_msg_fds, has_max_data_xfer_size, has_max_dma_maps, has_pgsizes, has_migration,
-		has_twin_socket, has_write_multiple, has_uvfio;
+		has_twin_socket, has_write_multiple, has_uvfio, has_uvfio_xfer;
 };
 
 /* The server's own limits and switches. */
 struct vfu_server_limits {
 	uint32_t max_msg_fds;
 	uint32_t max_data_xfer_size;
+	uint32_t uvfio_max_xfer; /* most a client proposing the uvfio size gets; 0: not offered */
 	uint32_t max_dma_maps;
 	bool allow_twin_socket;
 	bool allow_write_multiple;
@@ -39,7 +41,7 @@ struct vfu_server_limits {
 struct vfu_negotiated {
 	uint16_t minor;
 	uint32_t client_max_msg_fds; /* fds we may send in one message */
-	uint32_t max_data_xfer_size; /* both directions */
+	uint32_t max_data_xfer_size; /* both directions; the uvfio size if one was agreed */
 	uint32_t max_dma_maps;
 	uint64_t pgsizes;
 	uint64_t mig_pgsize; /* 0: not stated */

@@ -70,15 +70,47 @@ static bool is_dma_command(const struct vfu_msg *m)
 	       (m->hdr.cmd == VFU_CMD_DMA_READ || m->hdr.cmd == VFU_CMD_DMA_WRITE);
 }
 
+/* The caller's placement, offered only the reply to req that is no error reply. */
+struct placement {
+	const struct vfu_hdr *req;
+	vfu_place_fn fn;
+	void *opaque;
+};
+
+static int place_reply(void *opaque, const struct vfu_hdr *hdr, size_t len, struct iovec *iov)
+{
+	const struct placement *p = opaque;
+
+	if ((hdr->flags & VFU_F_TYPE_MASK) != VFU_F_TYPE_REPLY || (hdr->flags & VFU_F_ERROR) ||
+	    hdr->msg_id != p->req->msg_id || hdr->cmd != p->req->cmd)
+		return 0;
+	return p->fn(p->opaque, hdr, len, iov);
+}
+
+/* The most data a message other than a data transfer may carry (region info, bool irqs,
+ * features): never less than the spec's default, whatever the peer's max_data_xfer_size. */
+static size_t data_max(const struct vfu_client *c)
+{
+	size_t xfer = vfu_client_xfer(c);
+
+	return xfer > VFU_CLIENT_STD_XFER ? xfer : VFU_CLIENT_STD_XFER;
+}
+
+static size_t max_msg(const struct vfu_client *c)
+{
+	return (size_t)VFU_MAX_MSG_SIZE(data_max(c));
+}
+
 /*
  * Sends one command and, unless reply is NULL (posted), waits for its reply. Server-to-client
  * DMA messages that arrive meanwhile on the main socket are served. Caller holds c->lock.
  */
 static int exchange_locked(struct vfu_client *c, uint16_t cmd, const struct iovec *iov,
 			   int iovcnt, const int *fds, size_t nfds, size_t max_reply_fds,
-			   struct vfu_msg *reply)
+			   struct vfu_msg *reply, vfu_place_fn place, void *opaque)
 {
 	struct vfu_hdr hdr = { .msg_id = c->next_id++, .cmd = cmd };
+	struct placement p = { &hdr, place, opaque };
 	int64_t deadline = now_ms() + c->timeout_ms;
 	int ret;
 
@@ -102,8 +134,8 @@ static int exchange_locked(struct vfu_client *c, uint16_t cmd, const struct iove
 			left = l > 0 ? (int)l : 0;
 		}
 		vfu_msg_init(reply);
-		ret = vfu_recv(c->sock, reply, VFU_MAX_MSG_SIZE(VFU_CLIENT_MAX_XFER),
-			       VFU_OUR_MAX_MSG_FDS, left);
+		ret = vfu_recv_placed(c->sock, reply, max_msg(c), VFU_OUR_MAX_MSG_FDS, left,
+				      place ? place_reply : NULL, &p);
 		if (ret < 0) {
 			log_err("vfio-user: no reply to %s: %s", vfu_command_name(cmd),
 				strerror(-ret));
@@ -135,7 +167,19 @@ int vfu_client_exchange(struct vfu_client *c, uint16_t cmd, const struct iovec *
 	int ret;
 
 	pthread_mutex_lock(&c->lock);
-	ret = exchange_locked(c, cmd, iov, iovcnt, fds, nfds, max_reply_fds, reply);
+	ret = exchange_locked(c, cmd, iov, iovcnt, fds, nfds, max_reply_fds, reply, NULL, NULL);
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+int vfu_client_exchange_placed(struct vfu_client *c, uint16_t cmd, const struct iovec *iov,
+			       int iovcnt, struct vfu_msg *reply, vfu_place_fn place,
+			       void *opaque)
+{
+	int ret;
+
+	pthread_mutex_lock(&c->lock);
+	ret = exchange_locked(c, cmd, iov, iovcnt, NULL, 0, 0, reply, place, opaque);
 	pthread_mutex_unlock(&c->lock);
 	return ret;
 }
@@ -177,6 +221,16 @@ static int connect_unix(const char *path)
 	return fd;
 }
 
+/* Large migration writes: the kernel takes more per sendmsg() (best effort, capped by
+ * net.core.wmem_max). */
+static void big_sndbuf(int sock)
+{
+	int v = 4 << 20;
+
+	if (setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)) < 0)
+		log_debug("vfio-user: SO_SNDBUF: %s", strerror(errno));
+}
+
 static void client_free(struct vfu_client *c)
 {
 	vfu_client_stop_twin(c);
@@ -209,6 +263,8 @@ static int vu_open(struct uvfio_handle *h, const char *path)
 		return ret;
 	}
 	ret = vfu_client_negotiate(c);
+	if (ret == 0 && c->peer.uvfio_xfer > VFU_CLIENT_STD_XFER)
+		big_sndbuf(c->sock);
 	if (ret == 0 && c->twin >= 0)
 		ret = vfu_client_start_twin(c);
 	if (ret < 0) {
@@ -394,9 +450,7 @@ static int vu_get_region_info(struct uvfio_handle *h, uint32_t index,
 
 static size_t vu_max_rw(struct uvfio_handle *h)
 {
-	uint32_t peer = client_of(h)->peer.max_data_xfer_size;
-
-	return peer < VFU_CLIENT_MAX_XFER ? peer : VFU_CLIENT_MAX_XFER;
+	return vfu_client_xfer(client_of(h));
 }
 
 static bool access_echo_ok(const uint8_t *payload, const struct vfu_region_access *req)
@@ -555,7 +609,7 @@ static int vu_set_irqs(struct uvfio_handle *h, uint32_t flags, uint32_t index, u
 		if (count)
 			return set_irqs_eventfd(c, flags, index, start, count, data);
 	}
-	if ((flags & VFIO_IRQ_SET_DATA_BOOL) && count > VFU_CLIENT_MAX_XFER)
+	if ((flags & VFIO_IRQ_SET_DATA_BOOL) && count > data_max(c))
 		return -EINVAL;
 	return set_irqs_msg(c, flags, index, start, count, data,
 			    (flags & VFIO_IRQ_SET_DATA_BOOL) ? count : 0, NULL, 0);
@@ -582,7 +636,7 @@ static int vu_device_feature(struct uvfio_handle *h, uint32_t flags, const void 
 	size_t got;
 	int ret;
 
-	if (len > VFU_CLIENT_MAX_XFER || room > VFU_CLIENT_MAX_XFER)
+	if (len > data_max(client_of(h)) || room > data_max(client_of(h)))
 		return -EINVAL;
 	req.argsz = (uint32_t)(sizeof(req) + (len > room ? len : room));
 	ret = vfu_client_exchange(client_of(h), VFU_CMD_DEVICE_FEATURE, iov, len ? 2 : 1, NULL, 0,

@@ -4,6 +4,7 @@
  * through the uvfio extension feature when the server agreed to it in VERSION.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <linux/vfio.h>
@@ -11,39 +12,51 @@
 #include "client_priv.h"
 #include "util/log.h"
 
-static size_t max_xfer(const struct vfu_client *c)
-{
-	uint32_t peer = c->peer.max_data_xfer_size;
+/* Where a MIG_DATA_READ reply goes: its argsz/size head to rep, its data (at most count
+ * bytes) straight to the caller's buffer. A reply of another length is left to the usual
+ * receive and refused after it. */
+struct read_dst {
+	struct vfu_mig_data rep;
+	void *buf;
+	size_t count;
+	bool placed;
+};
 
-	return peer < VFU_CLIENT_MAX_XFER ? peer : VFU_CLIENT_MAX_XFER;
+static int place_read(void *opaque, const struct vfu_hdr *hdr, size_t len, struct iovec *iov)
+{
+	struct read_dst *d = opaque;
+
+	(void)hdr;
+	if (len < sizeof(d->rep) || len - sizeof(d->rep) > d->count)
+		return 0;
+	iov[0] = (struct iovec){ &d->rep, sizeof(d->rep) };
+	iov[1] = (struct iovec){ d->buf, len - sizeof(d->rep) };
+	d->placed = true;
+	return len > sizeof(d->rep) ? 2 : 1;
 }
 
 static ssize_t mig_read(struct vfu_client *c, void *buf, size_t count)
 {
 	struct vfu_mig_data req = { .argsz = (uint32_t)(sizeof(req) + count),
-				    .size = (uint32_t)count }, rep;
+				    .size = (uint32_t)count };
+	struct read_dst d = { .buf = buf, .count = count };
 	struct iovec iov = { &req, sizeof(req) };
 	struct vfu_msg reply;
-	int ret = vfu_client_exchange(c, VFU_CMD_MIG_DATA_READ, &iov, 1, NULL, 0, 0, &reply);
+	int ret = vfu_client_exchange_placed(c, VFU_CMD_MIG_DATA_READ, &iov, 1, &reply, place_read,
+					     &d);
 
 	if (ret < 0)
 		return ret;
-	if (reply.payload_len < sizeof(rep)) {
-		log_err("vfio-user: MIG_DATA_READ reply of %zu bytes", reply.payload_len);
-		vfu_msg_release(&reply);
-		return -EPROTO;
-	}
-	memcpy(&rep, reply.payload, sizeof(rep));
-	if (rep.size > count || reply.payload_len != sizeof(rep) + rep.size ||
-	    rep.argsz < sizeof(rep) + (uint64_t)rep.size) {
-		log_err("vfio-user: MIG_DATA_READ of %zu: reply argsz %u size %u in %zu bytes",
-			count, rep.argsz, rep.size, reply.payload_len);
-		vfu_msg_release(&reply);
-		return -EPROTO;
-	}
-	memcpy(buf, reply.payload + sizeof(rep), rep.size);
+	/* Not placed: shorter than its head or longer than asked for, whatever it says. */
+	size_t len = reply.payload_len;
 	vfu_msg_release(&reply);
-	return rep.size;
+	if (!d.placed || d.rep.size != len - sizeof(d.rep) ||
+	    d.rep.argsz < sizeof(d.rep) + (uint64_t)d.rep.size) {
+		log_err("vfio-user: MIG_DATA_READ of %zu: reply argsz %u size %u in %zu bytes",
+			count, d.placed ? d.rep.argsz : 0, d.placed ? d.rep.size : 0, len);
+		return -EPROTO;
+	}
+	return d.rep.size;
 }
 
 static ssize_t mig_write(struct vfu_client *c, const void *buf, size_t count)
@@ -76,7 +89,7 @@ ssize_t vfu_client_mig_data_rw(struct uvfio_handle *h, void *buf, size_t count, 
 {
 	struct vfu_client *c = h->priv;
 
-	if (count == 0 || count > max_xfer(c))
+	if (count == 0 || count > vfu_client_xfer(c))
 		return -EINVAL;
 	return is_write ? mig_write(c, buf, count) : mig_read(c, buf, count);
 }

@@ -11,7 +11,10 @@
 #include "framing.h"
 
 #define VFU_CLIENT_DEFAULT_TIMEOUT_MS 5000
-#define VFU_CLIENT_MAX_XFER (1u << 20) /* what we advertise and accept */
+/* max_data_xfer_size as we advertise it to every server (QEMU's figure), and the larger size a
+ * uvfio server may agree to through the "uvfio" capability; the latter is the most we accept. */
+#define VFU_CLIENT_STD_XFER VFU_DEFAULT_MAX_DATA_XFER
+#define VFU_CLIENT_MAX_XFER VFU_UVFIO_MAX_XFER
 #define VFU_CLIENT_MAX_DMA_MAPS 65535u
 #define VFU_CLIENT_PGSIZE 4096u
 
@@ -26,6 +29,7 @@ struct vfu_peer_caps {
 	bool twin_socket;
 	uint32_t twin_fd_index;
 	bool precopy_info; /* uvfio extension: the server answers VFU_FEATURE_UVFIO_PRECOPY_INFO */
+	uint32_t uvfio_xfer; /* uvfio extension: the agreed larger transfer size, 0 if none */
 };
 
 struct vfu_client {
@@ -46,10 +50,26 @@ struct vfu_client {
 	int stop_fd; /* eventfd that ends the twin thread */
 };
 
+/* The most data one message may carry on this connection, each way. */
+static inline size_t vfu_client_xfer(const struct vfu_client *c)
+{
+	uint32_t peer = c->peer.max_data_xfer_size;
+
+	if (c->peer.uvfio_xfer)
+		return c->peer.uvfio_xfer;
+	return peer < VFU_CLIENT_STD_XFER ? peer : VFU_CLIENT_STD_XFER;
+}
+
 /* One command; reply NULL: posted (NO_REPLY). On success reply holds a checked reply with at
  * most max_reply_fds fds (release it). Thread-safe. */
 int vfu_client_exchange(struct vfu_client *c, uint16_t cmd, const struct iovec *iov, int iovcnt,
 			const int *fds, size_t nfds, size_t max_reply_fds, struct vfu_msg *reply);
+/* The same, and place() may receive the reply's payload straight into the caller's memory (see
+ * vfu_recv_placed(); reply->payload stays NULL then). place() is asked only about the reply to
+ * this request, never about an error reply or a message of the server's own. */
+int vfu_client_exchange_placed(struct vfu_client *c, uint16_t cmd, const struct iovec *iov,
+			       int iovcnt, struct vfu_msg *reply, vfu_place_fn place,
+			       void *opaque);
 
 /* client_version.c: negotiate on c->sock; may set c->twin. */
 int vfu_client_negotiate(struct vfu_client *c);

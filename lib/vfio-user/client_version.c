@@ -27,7 +27,7 @@ static char *proposal(void)
 	char *s;
 
 	json_object_object_add(caps, "max_msg_fds", json_object_new_int(VFU_OUR_MAX_MSG_FDS));
-	json_object_object_add(caps, "max_data_xfer_size", json_object_new_int(VFU_CLIENT_MAX_XFER));
+	json_object_object_add(caps, "max_data_xfer_size", json_object_new_int(VFU_CLIENT_STD_XFER));
 	json_object_object_add(caps, "max_dma_maps", json_object_new_int(VFU_CLIENT_MAX_DMA_MAPS));
 	json_object_object_add(caps, "pgsizes", json_object_new_int(VFU_CLIENT_PGSIZE));
 	json_object_object_add(twin, "supported", json_object_new_boolean(1));
@@ -36,6 +36,9 @@ static char *proposal(void)
 	/* Our extension: a server that does not know it ignores the key and leaves it out of its
 	 * reply, so nothing changes for it. */
 	json_object_object_add(uvfio, "precopy_info", json_object_new_boolean(1));
+	/* Larger messages for migration data; the standard key above stays what QEMU says. */
+	json_object_object_add(uvfio, "max_data_xfer_size",
+			       json_object_new_int(VFU_CLIENT_MAX_XFER));
 	json_object_object_add(caps, "uvfio", uvfio);
 	json_object_object_add(root, "capabilities", caps);
 	s = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
@@ -107,6 +110,8 @@ static int parse_twin(json_object *caps, struct vfu_peer_caps *peer)
 static int parse_uvfio(json_object *caps, struct vfu_peer_caps *peer)
 {
 	json_object *u;
+	uint64_t xfer = 0;
+	int ret;
 
 	if (!json_object_object_get_ex(caps, "uvfio", &u))
 		return 0;
@@ -114,7 +119,12 @@ static int parse_uvfio(json_object *caps, struct vfu_peer_caps *peer)
 		log_err("vfio-user: server capability uvfio is not an object");
 		return -EPROTO;
 	}
-	return get_bool(u, "precopy_info", &peer->precopy_info);
+	ret = get_bool(u, "precopy_info", &peer->precopy_info);
+	/* No more than we proposed. */
+	if (ret == 0)
+		ret = get_uint(u, "max_data_xfer_size", 1, VFU_CLIENT_MAX_XFER, &xfer);
+	peer->uvfio_xfer = (uint32_t)xfer;
+	return ret;
 }
 
 static int parse_caps(json_object *caps, struct vfu_peer_caps *peer)
@@ -256,8 +266,8 @@ int vfu_client_negotiate(struct vfu_client *c)
 out:
 	vfu_msg_release(&reply);
 	if (ret == 0)
-		log_debug("vfio-user: version %u.%u, max_msg_fds %u, xfer %u, twin %d", rep.major,
-			  rep.minor, c->peer.max_msg_fds, c->peer.max_data_xfer_size,
-			  c->peer.twin_socket);
+		log_debug("vfio-user: version %u.%u, max_msg_fds %u, xfer %u (uvfio %u), twin %d",
+			  rep.major, rep.minor, c->peer.max_msg_fds, c->peer.max_data_xfer_size,
+			  c->peer.uvfio_xfer, c->peer.twin_socket);
 	return ret;
 }

@@ -23,7 +23,12 @@ size_t conn_max_msg_size(struct vfu_conn *c)
 	/* A full REGION_WRITE_MULTI must fit even with a small max_data_xfer_size. */
 	size_t multi = sizeof(struct vfu_hdr) + sizeof(struct vfu_write_multi) +
 		       VFU_WRITE_MULTI_MAX * sizeof(struct vfu_write_multi_entry);
-	size_t xfer = (size_t)VFU_MAX_MSG_SIZE(c->sd->srv->limits.max_data_xfer_size);
+	uint32_t lim = c->sd->srv->limits.max_data_xfer_size;
+	/* A larger size agreed with a uvfio client; a payload is allocated at its own size, so
+	 * the limit costs small messages nothing. */
+	if (c->neg.max_data_xfer_size > lim)
+		lim = c->neg.max_data_xfer_size;
+	size_t xfer = (size_t)VFU_MAX_MSG_SIZE(lim);
 
 	return xfer > multi ? xfer : multi;
 }
@@ -125,6 +130,7 @@ void conn_close(struct vfu_conn *c)
 		close(c->twin_fd);
 	vfu_receiver_reset(&c->rx);
 	free_queue(c);
+	free(c->mig_buf);
 	pthread_cond_destroy(&c->dma_cond);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->twin_lock);

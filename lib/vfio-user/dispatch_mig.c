@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <linux/vfio.h>
 
@@ -128,6 +129,41 @@ int handle_feature(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply *r)
 	return 0;
 }
 
+/* Socket send buffer for replies larger than the spec's default transfer: the kernel takes
+ * more of a reply per sendmsg(), so the loop sleeps and wakes less often per reply. Best
+ * effort: the kernel caps it at net.core.wmem_max. */
+#define MIG_SNDBUF (4 << 20)
+
+static void raise_sndbuf(struct vfu_conn *c)
+{
+	int v = MIG_SNDBUF;
+
+	c->big_sndbuf = true;
+	if (setsockopt(c->sock, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)) < 0)
+		log_debug("server: %s: SO_SNDBUF: %s", dev_name(c), strerror(errno));
+}
+
+static void mig_buf_release(struct vfu_conn *c)
+{
+	free(c->mig_buf);
+	c->mig_buf = NULL;
+	c->mig_buf_cap = 0;
+}
+
+/* The connection's reply buffer with room for len bytes (replaced, not realloc'd: nothing in
+ * it is kept; never zeroed: a reply carries only what the device wrote). */
+static uint8_t *mig_buf(struct vfu_conn *c, size_t len)
+{
+	if (len > c->mig_buf_cap) {
+		mig_buf_release(c);
+		c->mig_buf = malloc(len);
+		if (!c->mig_buf)
+			return NULL;
+		c->mig_buf_cap = len;
+	}
+	return c->mig_buf;
+}
+
 /* READ: argsz | size -> argsz | size | data, size = bytes read; fewer than asked means the
  * device has no more data for now (PRE_COPY) or the stream ended (STOP_COPY). */
 int handle_mig_data_read(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply *r)
@@ -148,9 +184,11 @@ int handle_mig_data_read(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply
 			 q.size, c->neg.max_data_xfer_size);
 		return -EINVAL;
 	}
-	uint8_t *buf = malloc(sizeof(q) + q.size);
+	uint8_t *buf = mig_buf(c, sizeof(q) + q.size);
 	if (!buf)
 		return -ENOMEM;
+	if (q.size > VFU_DEFAULT_MAX_DATA_XFER && !c->big_sndbuf)
+		raise_sndbuf(c);
 	size_t got = 0;
 	while (got < q.size) {
 		ssize_t n = uvfio_device_mig_data_read(c->sd->dev, buf + sizeof(q) + got,
@@ -158,19 +196,26 @@ int handle_mig_data_read(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply
 		if (n > (ssize_t)(q.size - got))
 			n = -EIO;
 		if (n < 0 && got == 0) {
-			free(buf);
+			mig_buf_release(c);
 			return (int)n;
 		}
 		if (n <= 0)
 			break; /* an error after some data: it comes again on the next read */
 		got += (size_t)n;
 	}
+	bool drained = got < q.size;
 	q.argsz = (uint32_t)(sizeof(q) + got);
 	q.size = (uint32_t)got;
 	memcpy(buf, &q, sizeof(q));
 	r->payload = buf;
-	r->free_payload = true;
 	r->len = sizeof(q) + got;
+	if (drained) {
+		/* Drained for now: the reply takes the buffer along, so nothing stays allocated
+		 * between streams. */
+		r->free_payload = true;
+		c->mig_buf = NULL;
+		c->mig_buf_cap = 0;
+	}
 	return 0;
 }
 

@@ -159,6 +159,9 @@ void vfu_receiver_init(struct vfu_receiver *r)
 	r->discard_left = 0;
 	r->bad = 0;
 	r->in_message = false;
+	r->place = NULL;
+	r->place_opaque = NULL;
+	r->dst_cnt = 0;
 }
 
 void vfu_receiver_reset(struct vfu_receiver *r)
@@ -191,17 +194,17 @@ static void take_fds(struct vfu_receiver *r, struct msghdr *mh, size_t max_fds)
 		r->bad = EINVAL;
 }
 
-/* One recvmsg into buf; >0 bytes, 0 EOF, -EAGAIN, -errno. */
-static ssize_t recv_some(struct vfu_receiver *r, int sock, void *buf, size_t len, size_t max_fds)
+/* One recvmsg into iov; >0 bytes, 0 EOF, -EAGAIN, -errno. */
+static ssize_t recv_some(struct vfu_receiver *r, int sock, struct iovec *iov, int iovcnt,
+			 size_t max_fds)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * VFU_SCM_MAX_FD)];
 		struct cmsghdr align;
 	} ctl;
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
+		.msg_iov = iov,
+		.msg_iovlen = (size_t)iovcnt,
 		.msg_control = ctl.buf,
 		.msg_controllen = sizeof(ctl.buf),
 	};
@@ -218,6 +221,27 @@ static ssize_t recv_some(struct vfu_receiver *r, int sock, void *buf, size_t len
 			return -EAGAIN;
 		return -errno;
 	}
+}
+
+/* Asks the caller where the payload goes; true if its answer is usable. */
+static bool place_payload(struct vfu_receiver *r)
+{
+	struct iovec iov[VFU_PLACE_MAX_IOV];
+	int n = r->place(r->place_opaque, &r->msg.hdr, r->msg.payload_len, iov);
+	size_t total = 0;
+
+	if (n <= 0 || n > VFU_PLACE_MAX_IOV)
+		return false;
+	for (int i = 0; i < n; i++) {
+		if (!iov[i].iov_base || iov[i].iov_len > r->msg.payload_len - total)
+			return false;
+		total += iov[i].iov_len;
+	}
+	if (total != r->msg.payload_len)
+		return false;
+	memcpy(r->dst, iov, sizeof(iov[0]) * (size_t)n);
+	r->dst_cnt = n;
+	return true;
 }
 
 /* The header just completed: decide what to do with the payload. */
@@ -237,6 +261,8 @@ static int start_payload(struct vfu_receiver *r, size_t max_size)
 	r->msg.payload_len = size - sizeof(struct vfu_hdr);
 	if (r->msg.payload_len == 0)
 		return 1;
+	if (r->place && place_payload(r))
+		return 0;
 	r->msg.payload = malloc(r->msg.payload_len);
 	if (!r->msg.payload)
 		return -ENOMEM;
@@ -247,21 +273,26 @@ static int start_payload(struct vfu_receiver *r, size_t max_size)
 static int feed_one(struct vfu_receiver *r, int sock, size_t max_size, size_t max_fds)
 {
 	uint8_t scratch[4096];
-	void *dst;
-	size_t want;
+	struct iovec iov[VFU_PLACE_MAX_IOV], *cur = iov;
+	int cnt = 1;
 	bool in_hdr = r->hdr_got < sizeof(r->msg.hdr);
 
 	if (in_hdr) {
-		dst = (uint8_t *)&r->msg.hdr + r->hdr_got;
-		want = sizeof(r->msg.hdr) - r->hdr_got;
+		iov[0].iov_base = (uint8_t *)&r->msg.hdr + r->hdr_got;
+		iov[0].iov_len = sizeof(r->msg.hdr) - r->hdr_got;
 	} else if (r->discard_left) {
-		dst = scratch;
-		want = r->discard_left < sizeof(scratch) ? (size_t)r->discard_left : sizeof(scratch);
+		iov[0].iov_base = scratch;
+		iov[0].iov_len = r->discard_left < sizeof(scratch) ? (size_t)r->discard_left
+								   : sizeof(scratch);
+	} else if (r->dst_cnt) {
+		memcpy(iov, r->dst, sizeof(iov[0]) * (size_t)r->dst_cnt);
+		cnt = r->dst_cnt;
+		iov_advance(&cur, &cnt, r->payload_got);
 	} else {
-		dst = r->msg.payload + r->payload_got;
-		want = r->msg.payload_len - r->payload_got;
+		iov[0].iov_base = r->msg.payload + r->payload_got;
+		iov[0].iov_len = r->msg.payload_len - r->payload_got;
 	}
-	ssize_t n = recv_some(r, sock, dst, want, max_fds);
+	ssize_t n = recv_some(r, sock, cur, cnt, max_fds);
 	if (n == -EAGAIN)
 		return -EAGAIN;
 	if (n == -ECONNRESET && r->in_message)
@@ -315,6 +346,12 @@ static int remaining_ms(const struct timespec *deadline)
 
 int vfu_recv(int sock, struct vfu_msg *msg, size_t max_size, size_t max_fds, int timeout_ms)
 {
+	return vfu_recv_placed(sock, msg, max_size, max_fds, timeout_ms, NULL, NULL);
+}
+
+int vfu_recv_placed(int sock, struct vfu_msg *msg, size_t max_size, size_t max_fds,
+		    int timeout_ms, vfu_place_fn place, void *opaque)
+{
 	struct vfu_receiver *r = malloc(sizeof(*r));
 	struct timespec deadline;
 	int ret;
@@ -322,6 +359,8 @@ int vfu_recv(int sock, struct vfu_msg *msg, size_t max_size, size_t max_fds, int
 	if (!r)
 		return -ENOMEM;
 	vfu_receiver_init(r);
+	r->place = place;
+	r->place_opaque = opaque;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += timeout_ms / 1000;
 	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;

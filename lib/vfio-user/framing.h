@@ -49,6 +49,19 @@ int vfu_send_error(int sock, const struct vfu_hdr *req, int err);
 int vfu_recv(int sock, struct vfu_msg *msg, size_t max_size, size_t max_fds, int timeout_ms);
 
 /*
+ * Placing a payload: once a header is in and its msg_size is within max_size, place() may
+ * point iov (at most VFU_PLACE_MAX_IOV entries whose lengths sum to exactly payload_len) at
+ * the caller's memory and return how many entries it used; the payload is then received
+ * there, with no malloc and no copy, and msg->payload stays NULL (payload_len is set). 0
+ * (or anything invalid) keeps the usual malloc'd payload. Everything else is vfu_recv()'s.
+ */
+#define VFU_PLACE_MAX_IOV 2
+typedef int (*vfu_place_fn)(void *opaque, const struct vfu_hdr *hdr, size_t payload_len,
+			    struct iovec *iov);
+int vfu_recv_placed(int sock, struct vfu_msg *msg, size_t max_size, size_t max_fds,
+		    int timeout_ms, vfu_place_fn place, void *opaque);
+
+/*
  * Incremental, non-blocking receive (the server's side): feed it when the socket is readable.
  * Returns 1 when msg holds a complete message (ownership passes to the caller; call
  * vfu_receiver_reset() before the next), 0 if more bytes are needed, negative errno on a fatal
@@ -64,8 +77,12 @@ struct vfu_receiver {
 	uint64_t discard_left;
 	int bad;
 	bool in_message;
+	vfu_place_fn place; /* NULL: every payload is malloc'd */
+	void *place_opaque;
+	struct iovec dst[VFU_PLACE_MAX_IOV]; /* the placed payload's room, dst_cnt entries */
+	int dst_cnt; /* 0: the payload is malloc'd */
 };
-void vfu_receiver_init(struct vfu_receiver *r);
+void vfu_receiver_init(struct vfu_receiver *r); /* no placement */
 void vfu_receiver_reset(struct vfu_receiver *r); /* releases what the receiver still owns */
 int vfu_receiver_feed(struct vfu_receiver *r, int sock, size_t max_size, size_t max_fds);
 

@@ -82,6 +82,9 @@ struct uvfio_server *uvfio_server_new(const struct uvfio_server_config *config)
 	srv->limits = (struct vfu_server_limits){
 		.max_msg_fds = srv->cfg.max_msg_fds,
 		.max_data_xfer_size = srv->cfg.max_data_xfer_size,
+		/* A size the user set holds for every client; the default grows for uvfio's. */
+		.uvfio_max_xfer = config && config->max_data_xfer_size ? config->max_data_xfer_size
+									 : VFU_UVFIO_MAX_XFER,
 		.max_dma_maps = srv->cfg.max_dma_maps,
 		.allow_twin_socket = !srv->cfg.no_twin_socket,
 		.allow_write_multiple = !srv->cfg.no_write_multiple,

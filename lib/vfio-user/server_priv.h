@@ -72,6 +72,11 @@ struct vfu_conn {
 	struct dma_req *dma_reqs; /* queued/in flight on the main socket */
 	uint16_t next_msg_id;
 	struct queued_msg *queue_head, *queue_tail;
+	/* MIG_DATA_READ replies, kept while a stream is being drained: no allocation and no
+	 * fresh pages per message. */
+	uint8_t *mig_buf;
+	size_t mig_buf_cap;
+	bool big_sndbuf; /* SO_SNDBUF was raised for large migration replies */
 };
 
 struct uvfio_server {

@@ -45,6 +45,9 @@ enum vfu_command {
 #define VFU_DEFAULT_MAX_DATA_XFER (1u << 20)
 #define VFU_DEFAULT_MAX_DMA_MAPS 65535u
 #define VFU_DEFAULT_PGSIZES 4096u
+/* uvfio extension: the max_data_xfer_size a uvfio client proposes under "uvfio" and a uvfio
+ * server grants unless configured otherwise; other peers keep the spec's default. */
+#define VFU_UVFIO_MAX_XFER (16u << 20)
 /* What we advertise. QEMU rejects max_msg_fds > 16. */
 #define VFU_OUR_MAX_MSG_FDS 16u
 /* Hard cap on one message: the largest transfer plus its headers, and room for SET_IRQS. */

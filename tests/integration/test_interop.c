@@ -118,6 +118,9 @@ static void test_qemu_version(void **state)
 		assert_true(json_object_get_int64(v) > 0 && json_object_get_int64(v) <= 65535);
 	if (json_object_object_get_ex(caps, "pgsizes", &v))
 		assert_int_equal(json_object_get_int64(v) % 4096, 0);
+	/* Exactly QEMU's transfer size, whatever uvfio clients may get. */
+	assert_true(json_object_object_get_ex(caps, "max_data_xfer_size", &v));
+	assert_int_equal(json_object_get_int64(v), 1048576);
 	/* QEMU batches posted writes only if the server advertises write_multiple. */
 	assert_true(json_object_object_get_ex(caps, "write_multiple", &v));
 	assert_true(json_object_get_boolean(v));
@@ -140,8 +143,11 @@ static void test_libvfio_user_version_twin_socket(void **state)
 	assert_true(json_object_object_get_ex(twin, "fd_index", &v));
 	int64_t idx = json_object_get_int64(v);
 	assert_true(idx >= 0 && (size_t)idx < reply.nfds);
-	/* libvfio-user never sees write_multiple: it did not propose it. */
+	/* libvfio-user never sees write_multiple nor uvfio's keys: it did not propose them. */
 	assert_false(json_object_object_get_ex(caps, "write_multiple", NULL));
+	assert_false(json_object_object_get_ex(caps, "uvfio", NULL));
+	assert_true(json_object_object_get_ex(caps, "max_data_xfer_size", &v));
+	assert_int_equal(json_object_get_int64(v), 1048576);
 	json_object_put(caps);
 	vfu_msg_release(&reply);
 

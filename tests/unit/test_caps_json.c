@@ -310,6 +310,68 @@ static void test_uvfio_extension(void **state)
 	expect_bad("{\"capabilities\":{\"uvfio\":{\"precopy_info\":\"true\"}}}");
 }
 
+/* The uvfio transfer size: granted up to the server's uvfio limit, to a client that proposed
+ * it; the standard key of the reply keeps its own value, and a server without the limit does
+ * not answer it. */
+static void test_uvfio_xfer(void **state)
+{
+	(void)state;
+	struct vfu_server_limits big = ours;
+	struct vfu_negotiated neg;
+	struct json_object *root, *caps, *u;
+	uint8_t buf[512];
+	char *reply;
+	size_t rlen, n;
+	static const struct {
+		const char *json;
+		uint32_t limit, want;
+	} cases[] = {
+		{ "{\"capabilities\":{\"max_data_xfer_size\":1048576,"
+		  "\"uvfio\":{\"max_data_xfer_size\":16777216}}}", 8 << 20, 8 << 20 },
+		{ "{\"capabilities\":{\"max_data_xfer_size\":1048576,"
+		  "\"uvfio\":{\"max_data_xfer_size\":2097152}}}", 8 << 20, 2 << 20 },
+		{ "{\"capabilities\":{\"max_data_xfer_size\":1048576,"
+		  "\"uvfio\":{\"max_data_xfer_size\":2097152}}}", 4096, 4096 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		big.uvfio_max_xfer = cases[i].limit;
+		n = make_version(buf, 0, 0, cases[i].json);
+		assert_int_equal(vfu_version_negotiate(buf, n, &big, &neg, &reply, &rlen), 0);
+		assert_int_equal(neg.max_data_xfer_size, cases[i].want);
+		caps = reply_caps(reply, &root);
+		free(reply);
+		assert_int_equal(get_int(caps, "max_data_xfer_size"), 1 << 20);
+		assert_true(json_object_object_get_ex(caps, "uvfio", &u));
+		assert_int_equal(get_int(u, "max_data_xfer_size"), cases[i].want);
+		json_object_put(root);
+	}
+	/* A server with no uvfio limit: the standard size, and no answer to the key. */
+	n = make_version(buf, 0, 0, cases[0].json);
+	assert_int_equal(vfu_version_negotiate(buf, n, &ours, &neg, &reply, &rlen), 0);
+	assert_int_equal(neg.max_data_xfer_size, 1 << 20);
+	caps = reply_caps(reply, &root);
+	free(reply);
+	assert_true(json_object_object_get_ex(caps, "uvfio", &u));
+	assert_false(json_object_object_get_ex(u, "max_data_xfer_size", NULL));
+	json_object_put(root);
+	/* Not proposed (QEMU's JSON): nothing changes even with the limit. */
+	big.uvfio_max_xfer = 16 << 20;
+	n = make_version(buf, 0, 0, "{\"capabilities\":{\"max_data_xfer_size\":1048576}}");
+	assert_int_equal(vfu_version_negotiate(buf, n, &big, &neg, &reply, &rlen), 0);
+	assert_int_equal(neg.max_data_xfer_size, 1 << 20);
+	caps = reply_caps(reply, &root);
+	free(reply);
+	assert_false(json_object_object_get_ex(caps, "uvfio", NULL));
+	json_object_put(root);
+	/* Bad values. */
+	expect_bad("{\"capabilities\":{\"uvfio\":{\"max_data_xfer_size\":0}}}");
+	expect_bad("{\"capabilities\":{\"uvfio\":{\"max_data_xfer_size\":-1}}}");
+	expect_bad("{\"capabilities\":{\"uvfio\":{\"max_data_xfer_size\":\"16M\"}}}");
+	expect_bad("{\"capabilities\":{\"uvfio\":{\"max_data_xfer_size\":1.5}}}");
+	expect_bad("{\"capabilities\":{\"uvfio\":{\"max_data_xfer_size\":4294967296}}}");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,6 +381,7 @@ int main(void)
 		cmocka_unit_test(test_bad_types),
 		cmocka_unit_test(test_bad_framing),
 		cmocka_unit_test(test_uvfio_extension),
+		cmocka_unit_test(test_uvfio_xfer),
 		cmocka_unit_test(test_dma_layout_choice),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

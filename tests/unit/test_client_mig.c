@@ -194,14 +194,19 @@ static void test_data_reply_checks(void **state)
 	(void)state;
 	struct { struct vfu_mig_data q; uint8_t d[8]; } __attribute__((packed))
 		big = { { 16, 8 }, "abcdefg" }, lying = { { 16, 6 }, "abcdefg" },
-		small_argsz = { { 8, 8 }, "abcdefg" }, good = { { 12, 4 }, "abc" };
+		small_argsz = { { 8, 8 }, "abcdefg" }, good = { { 12, 4 }, "abc" },
+		more = { { 16, 8 }, "abcdefg" }, tiny_argsz = { { 11, 4 }, "abc" };
 	struct vfu_mig_data echo_bad = { 16, 7 }, echo_ok = { 16, 8 };
 	const struct canned p[] = {
 		{ VFU_CMD_MIG_DATA_READ, 0, NULL, 0, &big, 16, 0 },         /* 8 bytes for 4 */
 		{ VFU_CMD_MIG_DATA_READ, 0, NULL, 0, &lying, 16, 0 },       /* size != data */
 		{ VFU_CMD_MIG_DATA_READ, 0, NULL, 0, &small_argsz, 16, 0 }, /* argsz */
 		{ VFU_CMD_MIG_DATA_READ, 0, NULL, 0, &good, 4, 0 },         /* truncated head */
+		{ VFU_CMD_MIG_DATA_READ, 0, NULL, 0, &more, 12, 0 },        /* size > data sent */
+		{ VFU_CMD_MIG_DATA_READ, 0, NULL, 0, &tiny_argsz, 12, 0 },  /* argsz, fits buf */
+		{ VFU_CMD_MIG_DATA_READ, 0, NULL, 0, NULL, 0, EAGAIN },     /* error reply */
 		{ VFU_CMD_MIG_DATA_READ, 0, NULL, 0, &good, 12, 0 },        /* short: the end */
+		{ VFU_CMD_MIG_DATA_READ, 0, NULL, 0, &big, 16, 0 },         /* exactly asked */
 		{ VFU_CMD_MIG_DATA_WRITE, 0, "12345678", 8, "x", 1, 0 },
 		{ VFU_CMD_MIG_DATA_WRITE, 0, "12345678", 8, &echo_bad, 8, 0 },
 		{ VFU_CMD_MIG_DATA_WRITE, 0, "12345678", 8, &echo_ok, 8, 0 },
@@ -220,8 +225,13 @@ static void test_data_reply_checks(void **state)
 	assert_int_equal(uvfio_mig_read(h, buf, 8), -EPROTO);
 	assert_int_equal(uvfio_mig_read(h, buf, 8), -EPROTO);
 	assert_int_equal(uvfio_mig_read(h, buf, 8), -EPROTO);
+	assert_int_equal(uvfio_mig_read(h, buf, 8), -EPROTO);
+	assert_int_equal(uvfio_mig_read(h, buf, 8), -EPROTO);
+	assert_int_equal(uvfio_mig_read(h, buf, 8), -EAGAIN);
 	assert_int_equal(uvfio_mig_read(h, buf, 8), 4);
 	assert_memory_equal(buf, "abc", 4);
+	assert_int_equal(uvfio_mig_read(h, buf, 8), 8);
+	assert_memory_equal(buf, "abcdefg", 8);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(uvfio_mig_write(h, "12345678", 8), -EPROTO);
 	for (int i = 0; i < 2; i++)
@@ -307,6 +317,137 @@ static void test_report_split(void **state)
 	free(bitmap);
 }
 
+/* MIG_DATA_READ replies that land in the caller's buffer: a server command in between is
+ * answered and does not land there; a peer that closes inside the data breaks the connection. */
+static void script_read_specials(struct fake *f, int fd)
+{
+	struct vfu_msg m;
+	struct { struct vfu_mig_data q; uint8_t d[8]; } __attribute__((packed))
+		rep = { { 16, 8 }, "ABCDEFG" };
+	struct vfu_dma_access acc = { .addr = 0x1000, .count = 8 };
+
+	/* 1: a DMA_READ of the server's own comes first (no IOAS: the client refuses it). */
+	if (srv_recv(fd, &m) < 0) {
+		f->bad++;
+		return;
+	}
+	SRV_CHECK(f, m.hdr.cmd == VFU_CMD_MIG_DATA_READ);
+	srv_send(fd, 0x77, VFU_CMD_DMA_READ, VFU_F_TYPE_COMMAND, 0, &acc, sizeof(acc), NULL, 0);
+	struct vfu_msg d;
+	if (srv_recv(fd, &d) == 0) {
+		SRV_CHECK(f, d.hdr.msg_id == 0x77 && (d.hdr.flags & VFU_F_ERROR));
+		vfu_msg_release(&d);
+	} else {
+		f->bad++;
+	}
+	srv_reply(fd, &m, &rep, sizeof(rep));
+	vfu_msg_release(&m);
+	f->count++;
+
+	/* 2: the header promises 8 bytes of data, 3 arrive, then the peer is gone. */
+	if (srv_recv(fd, &m) < 0) {
+		f->bad++;
+		return;
+	}
+	struct vfu_hdr h = { .msg_id = m.hdr.msg_id, .cmd = m.hdr.cmd, .flags = VFU_F_TYPE_REPLY,
+			     .msg_size = 16 + 16 };
+	uint8_t part[16 + 8 + 3];
+	memcpy(part, &h, 16);
+	memcpy(part + 16, &rep, 8 + 3);
+	SRV_CHECK(f, write(fd, part, sizeof(part)) == (ssize_t)sizeof(part));
+	vfu_msg_release(&m);
+	f->count++;
+	shutdown(fd, SHUT_RDWR);
+}
+
+static void test_read_straight_to_buffer(void **state)
+{
+	(void)state;
+	struct fake f = { .version_json = GOOD_JSON };
+	struct uvfio_handle *h = NULL;
+	uint8_t buf[8];
+
+	fake_start(&f, script_read_specials);
+	assert_int_equal(open_fake(&f, &h), 0);
+	assert_int_equal(uvfio_mig_read(h, buf, 8), 8);
+	assert_memory_equal(buf, "ABCDEFG", 8);
+	assert_int_equal(uvfio_mig_read(h, buf, 8), -EPROTO);
+	/* The stream is out of step: nothing more goes out. */
+	assert_int_equal(uvfio_mig_read(h, buf, 8), -ENOTCONN);
+	uvfio_close(h);
+	fake_join(&f);
+	assert_int_equal(f.count, 2);
+}
+
+/* The uvfio transfer size: one request for what the standard size would split in 16. */
+static void script_big_read(struct fake *f, int fd)
+{
+	struct vfu_msg m;
+	static uint8_t rep[8 + 65536];
+	struct vfu_mig_data q;
+
+	if (srv_recv(fd, &m) < 0) {
+		f->bad++;
+		return;
+	}
+	SRV_CHECK(f, m.hdr.cmd == VFU_CMD_MIG_DATA_READ && m.payload_len == 8);
+	memcpy(&q, m.payload, 8);
+	f->count++;
+	f->arg = q.size;
+	SRV_CHECK(f, q.size <= sizeof(rep) - 8);
+	if (q.size > sizeof(rep) - 8)
+		q.size = 0;
+	q.argsz = 8 + q.size;
+	memcpy(rep, &q, 8);
+	for (uint32_t i = 0; i < q.size; i++)
+		rep[8 + i] = (uint8_t)(i * 13);
+	srv_reply(fd, &m, rep, 8 + q.size);
+	vfu_msg_release(&m);
+}
+
+static void test_uvfio_xfer_size(void **state)
+{
+	(void)state;
+	struct fake f = { .version_json = "{\"capabilities\":{\"max_data_xfer_size\":4096,"
+					  "\"uvfio\":{\"max_data_xfer_size\":65536}}}" };
+	struct uvfio_handle *h = NULL;
+	uint8_t *buf = malloc(65536);
+
+	assert_non_null(buf);
+	fake_start(&f, script_big_read);
+	assert_int_equal(open_fake(&f, &h), 0);
+	assert_int_equal(h->ops->max_rw(h), 65536);
+	assert_int_equal(uvfio_mig_read(h, buf, 65536), 65536);
+	for (uint32_t i = 0; i < 65536; i++)
+		if (buf[i] != (uint8_t)(i * 13))
+			fail_msg("byte %u", i);
+	uvfio_close(h);
+	fake_join(&f);
+	assert_int_equal(f.count, 1);
+	assert_int_equal(f.arg, 65536);
+	free(buf);
+
+	/* Without the uvfio key the standard size holds. */
+	struct fake g = { .version_json = SMALL_JSON };
+	fake_start(&g, NULL);
+	assert_int_equal(open_fake(&g, &h), 0);
+	assert_int_equal(h->ops->max_rw(h), 4096);
+	uvfio_close(h);
+	fake_join(&g);
+
+	/* More than we proposed, nothing, or no number: the handshake fails. */
+	static const char *const bad[] = {
+		"{\"capabilities\":{\"uvfio\":{\"max_data_xfer_size\":16777217}}}",
+		"{\"capabilities\":{\"uvfio\":{\"max_data_xfer_size\":0}}}",
+		"{\"capabilities\":{\"uvfio\":{\"max_data_xfer_size\":\"16M\"}}}",
+		"{\"capabilities\":{\"uvfio\":{\"max_data_xfer_size\":-5}}}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct fake b = { .version_json = bad[i] };
+		expect_open_fails(&b, -EPROTO);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +459,8 @@ int main(void)
 		cmocka_unit_test(test_data_reply_checks),
 		cmocka_unit_test(test_logging_reply_checks),
 		cmocka_unit_test(test_report_split),
+		cmocka_unit_test(test_read_straight_to_buffer),
+		cmocka_unit_test(test_uvfio_xfer_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
