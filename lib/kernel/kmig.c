@@ -5,6 +5,7 @@
  * fd), and the data_fd of the current session, which the backend keeps.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -31,9 +32,11 @@ void kmig_close(struct kdev *d)
 	d->has_mig_fd = false;
 }
 
-/* Argument of VFIO_DEVICE_FEATURE: the header and one payload struct, aligned for it. */
+/* Argument of VFIO_DEVICE_FEATURE: struct vfio_device_feature's argsz and flags, then one
+ * payload struct (spelled out: a struct ending in a flexible array cannot be embedded). */
 struct feature_buf {
-	struct vfio_device_feature f;
+	uint32_t argsz;
+	uint32_t flags;
 	union {
 		struct vfio_device_feature_mig_state state;
 		struct vfio_device_feature_dma_logging_control control;
@@ -41,10 +44,13 @@ struct feature_buf {
 	} u;
 };
 
+_Static_assert(offsetof(struct feature_buf, u) == sizeof(struct vfio_device_feature),
+	       "payload where the kernel expects it");
+
 static int ioctl_feature(struct kdev *d, uint32_t flags, struct feature_buf *b, size_t payload)
 {
-	b->f.argsz = (uint32_t)(sizeof(b->f) + payload);
-	b->f.flags = flags;
+	b->argsz = (uint32_t)(offsetof(struct feature_buf, u) + payload);
+	b->flags = flags;
 	return ioctl(d->fd, VFIO_DEVICE_FEATURE, b) < 0 ? -errno : 0;
 }
 

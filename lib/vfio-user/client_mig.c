@@ -16,10 +16,10 @@
  * bytes) straight to the caller's buffer. A reply of another length is left to the usual
  * receive and refused after it. */
 struct read_dst {
-	struct vfu_mig_data rep;
 	void *buf;
 	size_t count;
 	bool placed;
+	struct vfu_mig_data rep; /* last: the wire struct ends in its data[] */
 };
 
 static int place_read(void *opaque, const struct vfu_hdr *hdr, size_t len, struct iovec *iov)
