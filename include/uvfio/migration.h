@@ -13,6 +13,8 @@
 #ifndef UVFIO_MIGRATION_H
 #define UVFIO_MIGRATION_H
 
+#include <sys/uio.h>
+
 #include <uvfio/common.h>
 
 UVFIO_BEGIN_DECLS
@@ -270,6 +272,16 @@ UVFIO_API uint32_t uvfio_device_mig_state(struct uvfio_device *dev);
 UVFIO_API ssize_t uvfio_device_mig_data_read(struct uvfio_device *dev, void *buf, size_t len);
 UVFIO_API ssize_t uvfio_device_mig_data_write(struct uvfio_device *dev, const void *buf,
 					      size_t len);
+/* The zero-copy form of uvfio_device_mig_data_read(), for transports: the next min(len, what
+ * there is now) stream bytes, topped up from the driver in pre-copy like a read, are handed to
+ * send as iovecs pointing into the stream (device memory passed by reference included), and
+ * consumed only if send returns 0 (else its error is returned and nothing is consumed). send
+ * runs with the device's migration lock held and must not call back into the device. Returns
+ * the bytes sent; 0 means no data now (PRE_COPY) or the end of the stream (STOP_COPY), and send
+ * is then not called. */
+typedef int (*uvfio_mig_send_fn)(void *opaque, const struct iovec *iov, int nr, size_t bytes);
+UVFIO_API ssize_t uvfio_device_mig_data_send(struct uvfio_device *dev, size_t len,
+					     uvfio_mig_send_fn send, void *opaque);
 /* VFIO_MIG_GET_PRECOPY_INFO: in PRE_COPY(_P2P) only (-EINVAL elsewhere). Bytes already queued
  * in the stream count as initial (before the initial data was all read) or dirty. */
 UVFIO_API int uvfio_device_mig_precopy_info(struct uvfio_device *dev, uint64_t *initial_bytes,

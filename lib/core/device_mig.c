@@ -21,6 +21,7 @@
 #include <uvfio/migration.h>
 
 #include "core/device_priv.h"
+#include "core/mig_stream_priv.h"
 #include "dma/dirty.h"
 #include "dma/gate.h"
 #include "util/log.h"
@@ -302,33 +303,86 @@ void device_mig_reset(struct uvfio_device *dev, bool closing)
 	pthread_mutex_unlock(&m->lock);
 }
 
-ssize_t uvfio_device_mig_data_read(struct uvfio_device *dev, void *buf, size_t len)
+/* With m->lock held, in a saving state: in pre-copy, asks the driver for what it dirtied until
+ * want bytes are queued or it has nothing more now (STOP_COPY saved everything on entry). */
+static int top_up(struct uvfio_device *dev, size_t want)
 {
-	if (!dev || (len && !buf))
+	struct device_mig *m = dev->mig;
+
+	if (m->fsm.state == UVFIO_MIG_STATE_STOP_COPY)
+		return 0;
+	while (uvfio_mig_writer_pending(m->writer) < want) {
+		size_t before = uvfio_mig_writer_pending(m->writer);
+		int ret = m->ops->save(dev, m->writer, false);
+		if (ret < 0)
+			return ret;
+		if (uvfio_mig_writer_pending(m->writer) == before)
+			break;
+	}
+	return 0;
+}
+
+static void consumed(struct device_mig *m, size_t n)
+{
+	m->initial_left -= n < m->initial_left ? n : m->initial_left;
+}
+
+/* Locks and checks that a saving session can be read; 0 with the lock held, or -errno. */
+static int lock_saving(struct uvfio_device *dev, bool has_buf)
+{
+	if (!dev || !has_buf)
 		return -EINVAL;
 	if (!dev->mig)
 		return -ENOTTY;
-	struct device_mig *m = dev->mig;
-	ssize_t n;
-
-	pthread_mutex_lock(&m->lock);
-	if (!m->writer || !uvfio_mig_state_saving(m->fsm.state)) {
-		n = -EINVAL;
-		goto out;
+	pthread_mutex_lock(&dev->mig->lock);
+	if (!dev->mig->writer || !uvfio_mig_state_saving(dev->mig->fsm.state)) {
+		pthread_mutex_unlock(&dev->mig->lock);
+		return -EINVAL;
 	}
-	n = uvfio_mig_writer_read(m->writer, buf, len);
-	if (n == -ENOMSG) {
-		/* Pre-copy drained: whatever the device dirtied since is the next data. */
-		int ret = m->ops->save(dev, m->writer, false);
-		n = ret < 0 ? ret : uvfio_mig_writer_read(m->writer, buf, len);
+	return 0;
+}
+
+ssize_t uvfio_device_mig_data_read(struct uvfio_device *dev, void *buf, size_t len)
+{
+	int ret = lock_saving(dev, buf || !len);
+	if (ret < 0)
+		return ret;
+	struct device_mig *m = dev->mig;
+	ssize_t n = top_up(dev, len);
+	if (n == 0) {
+		n = uvfio_mig_writer_read(m->writer, buf, len);
 		if (n == -ENOMSG)
-			n = 0;
+			n = 0; /* pre-copy drained: more once the device dirties something */
 	}
 	if (n > 0)
-		m->initial_left -= (uint64_t)n < m->initial_left ? (uint64_t)n : m->initial_left;
-out:
+		consumed(m, (size_t)n);
 	pthread_mutex_unlock(&m->lock);
 	return n;
+}
+
+ssize_t uvfio_device_mig_data_send(struct uvfio_device *dev, size_t len, uvfio_mig_send_fn send,
+				   void *opaque)
+{
+	int ret = lock_saving(dev, send != NULL);
+	if (ret < 0)
+		return ret;
+	struct device_mig *m = dev->mig;
+	struct iovec *iov = NULL;
+	size_t bytes = 0;
+	ret = top_up(dev, len);
+	if (ret == 0)
+		ret = mig_writer_iov(m->writer, len, &iov, &bytes);
+	if (ret > 0) {
+		/* Under the lock: the iovecs point into the stream, which only we change. */
+		ret = send(opaque, iov, ret, bytes);
+		if (ret == 0) {
+			mig_writer_skip(m->writer, bytes);
+			consumed(m, bytes);
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	free(iov);
+	return ret < 0 ? ret : (ssize_t)bytes;
 }
 
 ssize_t uvfio_device_mig_data_write(struct uvfio_device *dev, const void *buf, size_t len)

@@ -30,6 +30,7 @@
 
 #include <uvfio/migration.h>
 
+#include "core/mig_stream_priv.h"
 #include "util/log.h"
 
 #define MAGIC "UVFIOMIG"
@@ -353,22 +354,65 @@ ssize_t uvfio_mig_writer_read(struct uvfio_mig_writer *w, void *buf, size_t len)
 		return w->ended ? 0 : -ENOMSG;
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
-	while (done < len && w->head < w->nseg) {
-		struct wseg *g = &w->seg[w->head];
-		size_t n = g->len - w->head_off;
+	for (size_t i = w->head; done < len && i < w->nseg; i++) {
+		const struct wseg *g = &w->seg[i];
+		size_t off = i == w->head ? w->head_off : 0, n = g->len - off;
 		if (n > len - done)
 			n = len - done;
-		memcpy(out + done, g->ptr + w->head_off, n);
+		memcpy(out + done, g->ptr + off, n);
 		done += n;
-		w->head_off += n;
+	}
+	mig_writer_skip(w, done);
+	return (ssize_t)done;
+}
+
+int mig_writer_iov(struct uvfio_mig_writer *w, size_t len, struct iovec **out, size_t *bytes)
+{
+	size_t n = 0, got = 0;
+
+	*out = NULL;
+	*bytes = 0;
+	if (len > w->pending)
+		len = w->pending;
+	for (size_t i = w->head; i < w->nseg && got < len; i++, n++)
+		got += w->seg[i].len - (i == w->head ? w->head_off : 0);
+	if (n == 0)
+		return 0;
+	struct iovec *iov = malloc(n * sizeof(*iov));
+	if (!iov)
+		return -ENOMEM;
+	got = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct wseg *g = &w->seg[w->head + i];
+		size_t off = i == 0 ? w->head_off : 0, k = g->len - off;
+		if (k > len - got)
+			k = len - got;
+		iov[i] = (struct iovec){ .iov_base = (void *)(g->ptr + off), .iov_len = k };
+		got += k;
+	}
+	*out = iov;
+	*bytes = got;
+	return (int)n;
+}
+
+void mig_writer_skip(struct uvfio_mig_writer *w, size_t n)
+{
+	if (n > w->pending)
+		n = w->pending;
+	w->pending -= n;
+	while (n && w->head < w->nseg) {
+		struct wseg *g = &w->seg[w->head];
+		size_t k = g->len - w->head_off;
+		if (k > n)
+			k = n;
+		n -= k;
+		w->head_off += k;
 		if (w->head_off == g->len) {
 			free(g->own);
 			w->head++;
 			w->head_off = 0;
 		}
 	}
-	w->pending -= done;
-	return (ssize_t)done;
 }
 
 /* ---- reader ---- */

@@ -130,7 +130,6 @@ void conn_close(struct vfu_conn *c)
 		close(c->twin_fd);
 	vfu_receiver_reset(&c->rx);
 	free_queue(c);
-	free(c->mig_buf);
 	pthread_cond_destroy(&c->dma_cond);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->twin_lock);

@@ -242,7 +242,7 @@ void dispatch_msg(struct vfu_conn *c, struct vfu_msg *m, int bad)
 		log_warn("server: %s: %s failed: %s", dev_name(c), vfu_command_name(m->hdr.cmd),
 			 strerror(-ret));
 		conn_error(c, &m->hdr, -ret);
-	} else {
+	} else if (!r.sent) {
 		conn_reply(c, &m->hdr, &r);
 	}
 	if (r.free_payload)

@@ -143,25 +143,36 @@ static void raise_sndbuf(struct vfu_conn *c)
 		log_debug("server: %s: SO_SNDBUF: %s", dev_name(c), strerror(errno));
 }
 
-static void mig_buf_release(struct vfu_conn *c)
-{
-	free(c->mig_buf);
-	c->mig_buf = NULL;
-	c->mig_buf_cap = 0;
-}
+struct mig_send {
+	struct vfu_conn *c;
+	const struct vfu_hdr *req;
+	int err; /* the socket failed: the connection is dead */
+};
 
-/* The connection's reply buffer with room for len bytes (replaced, not realloc'd: nothing in
- * it is kept; never zeroed: a reply carries only what the device wrote). */
-static uint8_t *mig_buf(struct vfu_conn *c, size_t len)
+/* Sends the reply to a MIG_DATA_READ from where the stream bytes are (device memory passed by
+ * reference included): no copy in user space. */
+static int send_mig_reply(void *opaque, const struct iovec *iov, int nr, size_t bytes)
 {
-	if (len > c->mig_buf_cap) {
-		mig_buf_release(c);
-		c->mig_buf = malloc(len);
-		if (!c->mig_buf)
-			return NULL;
-		c->mig_buf_cap = len;
+	struct mig_send *x = opaque;
+	struct vfu_mig_data head = { .argsz = (uint32_t)(sizeof(head) + bytes),
+				     .size = (uint32_t)bytes };
+	struct vfu_hdr h = { .msg_id = x->req->msg_id, .cmd = x->req->cmd,
+			     .flags = VFU_F_TYPE_REPLY };
+	struct iovec *v = malloc(((size_t)nr + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	v[0] = (struct iovec){ .iov_base = &head, .iov_len = sizeof(head) };
+	memcpy(v + 1, iov, (size_t)nr * sizeof(*iov));
+	int ret = conn_send(x->c, x->c->sock, &h, v, nr + 1, NULL, 0);
+	free(v);
+	if (ret < 0) {
+		log_warn("server: %s: sending migration data failed: %s", dev_name(x->c),
+			 strerror(-ret));
+		conn_mark_dead(x->c);
+		x->err = ret;
 	}
-	return c->mig_buf;
+	return ret;
 }
 
 /* READ: argsz | size -> argsz | size | data, size = bytes read; fewer than asked means the
@@ -184,38 +195,32 @@ int handle_mig_data_read(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply
 			 q.size, c->neg.max_data_xfer_size);
 		return -EINVAL;
 	}
-	uint8_t *buf = mig_buf(c, sizeof(q) + q.size);
-	if (!buf)
-		return -ENOMEM;
+	if (m->hdr.flags & VFU_F_NO_REPLY) {
+		log_warn("server: %s: MIG_DATA_READ without a reply would lose data", dev_name(c));
+		return -EINVAL;
+	}
 	if (q.size > VFU_DEFAULT_MAX_DATA_XFER && !c->big_sndbuf)
 		raise_sndbuf(c);
-	size_t got = 0;
-	while (got < q.size) {
-		ssize_t n = uvfio_device_mig_data_read(c->sd->dev, buf + sizeof(q) + got,
-						       q.size - got);
-		if (n > (ssize_t)(q.size - got))
-			n = -EIO;
-		if (n < 0 && got == 0) {
-			mig_buf_release(c);
-			return (int)n;
-		}
-		if (n <= 0)
-			break; /* an error after some data: it comes again on the next read */
-		got += (size_t)n;
+	struct mig_send x = { .c = c, .req = &m->hdr };
+	ssize_t n = uvfio_device_mig_data_send(c->sd->dev, q.size, send_mig_reply, &x);
+	if (x.err) {
+		r->sent = true; /* the socket is gone: nothing more to say */
+		return 0;
 	}
-	bool drained = got < q.size;
-	q.argsz = (uint32_t)(sizeof(q) + got);
-	q.size = (uint32_t)got;
-	memcpy(buf, &q, sizeof(q));
-	r->payload = buf;
-	r->len = sizeof(q) + got;
-	if (drained) {
-		/* Drained for now: the reply takes the buffer along, so nothing stays allocated
-		 * between streams. */
-		r->free_payload = true;
-		c->mig_buf = NULL;
-		c->mig_buf_cap = 0;
+	if (n < 0)
+		return (int)n;
+	if (n > 0) {
+		r->sent = true;
+		return 0;
 	}
+	/* Nothing now, or the end of the stream: an empty answer. */
+	struct vfu_mig_data *empty = malloc(sizeof(*empty));
+	if (!empty)
+		return -ENOMEM;
+	*empty = (struct vfu_mig_data){ .argsz = sizeof(*empty), .size = 0 };
+	r->payload = empty;
+	r->len = sizeof(*empty);
+	r->free_payload = true;
 	return 0;
 }
 

@@ -5,6 +5,7 @@
  * collected early. recvmsg() always uses MSG_DONTWAIT: the blocking receive polls itself.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,8 @@
 #include "vfio-user/framing.h"
 #include "util/log.h"
 
-#define VFU_SEND_MAX_IOV 16
+#define VFU_SEND_SMALL_IOV 16
+#define VFU_SEND_MAX_IOV (1 << 16)
 #define VFU_SCM_MAX_FD 253 /* the kernel's limit of fds in one SCM_RIGHTS message */
 
 void vfu_msg_init(struct vfu_msg *msg)
@@ -69,45 +71,13 @@ int vfu_send(int sock, struct vfu_hdr *hdr, const struct iovec *iov, int iovcnt,
 	return vfu_send_timeout(sock, hdr, iov, iovcnt, fds, nfds, -1);
 }
 
-int vfu_send_timeout(int sock, struct vfu_hdr *hdr, const struct iovec *iov, int iovcnt,
-		     const int *fds, size_t nfds, int timeout_ms)
+/* sendmsg() until all of iov went out; mh may carry fds, which go with the first bytes. */
+static int send_all(int sock, struct msghdr *mh, struct iovec *cur, int cnt, int timeout_ms)
 {
-	struct iovec v[VFU_SEND_MAX_IOV + 1];
-	uint64_t total = sizeof(*hdr);
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * VFU_SCM_MAX_FD)];
-		struct cmsghdr align;
-	} ctl;
-
-	if (iovcnt < 0 || iovcnt > VFU_SEND_MAX_IOV || nfds > VFU_SCM_MAX_FD ||
-	    (nfds && !fds))
-		return -EINVAL;
-	v[0] = (struct iovec){ .iov_base = hdr, .iov_len = sizeof(*hdr) };
-	for (int i = 0; i < iovcnt; i++) {
-		v[i + 1] = iov[i];
-		total += iov[i].iov_len;
-	}
-	if (total > UINT32_MAX)
-		return -EMSGSIZE;
-	hdr->msg_size = (uint32_t)total;
-
-	struct iovec *cur = v;
-	int cnt = iovcnt + 1;
-	struct msghdr mh = { 0 };
-	if (nfds) {
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
 	while (cnt > 0) {
-		mh.msg_iov = cur;
-		mh.msg_iovlen = (size_t)cnt;
-		ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		mh->msg_iov = cur;
+		mh->msg_iovlen = (size_t)(cnt < IOV_MAX ? cnt : IOV_MAX);
+		ssize_t n = sendmsg(sock, mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -119,11 +89,56 @@ int vfu_send_timeout(int sock, struct vfu_hdr *hdr, const struct iovec *iov, int
 			continue;
 		}
 		/* The fds went with the first bytes; never send them twice. */
-		mh.msg_control = NULL;
-		mh.msg_controllen = 0;
+		mh->msg_control = NULL;
+		mh->msg_controllen = 0;
 		iov_advance(&cur, &cnt, (size_t)n);
 	}
 	return 0;
+}
+
+int vfu_send_timeout(int sock, struct vfu_hdr *hdr, const struct iovec *iov, int iovcnt,
+		     const int *fds, size_t nfds, int timeout_ms)
+{
+	struct iovec small[VFU_SEND_SMALL_IOV + 1], *v = small;
+	uint64_t total = sizeof(*hdr);
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * VFU_SCM_MAX_FD)];
+		struct cmsghdr align;
+	} ctl;
+
+	if (iovcnt < 0 || iovcnt > VFU_SEND_MAX_IOV || nfds > VFU_SCM_MAX_FD ||
+	    (nfds && !fds))
+		return -EINVAL;
+	/* Migration data goes out from wherever its pieces are: possibly many iovecs. */
+	if (iovcnt > VFU_SEND_SMALL_IOV) {
+		v = malloc(((size_t)iovcnt + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+	}
+	v[0] = (struct iovec){ .iov_base = hdr, .iov_len = sizeof(*hdr) };
+	for (int i = 0; i < iovcnt; i++) {
+		v[i + 1] = iov[i];
+		total += iov[i].iov_len;
+	}
+	int ret = -EMSGSIZE;
+	if (total <= UINT32_MAX) {
+		hdr->msg_size = (uint32_t)total;
+		struct msghdr mh = { 0 };
+		if (nfds) {
+			memset(&ctl, 0, sizeof(ctl));
+			mh.msg_control = ctl.buf;
+			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+			memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+		}
+		ret = send_all(sock, &mh, v, iovcnt + 1, timeout_ms);
+	}
+	if (v != small)
+		free(v);
+	return ret;
 }
 
 int vfu_send_reply(int sock, const struct vfu_hdr *req, const void *payload, size_t len,

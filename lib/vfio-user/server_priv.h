@@ -74,8 +74,6 @@ struct vfu_conn {
 	struct queued_msg *queue_head, *queue_tail;
 	/* MIG_DATA_READ replies, kept while a stream is being drained: no allocation and no
 	 * fresh pages per message. */
-	uint8_t *mig_buf;
-	size_t mig_buf_cap;
 	bool big_sndbuf; /* SO_SNDBUF was raised for large migration replies */
 };
 
@@ -107,6 +105,7 @@ struct vfu_reply {
 	int fds[2];
 	size_t nfds;
 	bool close_fds; /* the fds are ours: close them once sent */
+	bool sent; /* the handler sent the reply itself (migration data, from the stream) */
 };
 
 /* server.c */
