@@ -27,7 +27,7 @@
 
 #include "bench_util.h"
 
-#define RAW_CHUNK (1u << 20) /* what one server reply carries at most, about */
+#define RAW_CHUNK (16u << 20) /* what one server reply carries at most between uvfio peers */
 #define SINK_CHUNK (4u << 20)
 #define RAM_IOVA 0x100000000ull
 #define RAM_SIZE (64ull << 20)
@@ -93,8 +93,9 @@ static int full_io(int fd, void *buf, size_t len, bool is_write)
 	return 0;
 }
 
-/* The baseline: another process writes `bytes` into a socket, we read them in the sink's
- * chunk size. The writer waits for a request so that fork() is not timed. */
+/* The baseline: another process writes `bytes` into a socket from a buffer of that size (in
+ * memory, not in cache, like the device memory a save sends), we read them in the sink's chunk
+ * size. The writer waits for a request so that fork() and faulting the buffer in are not timed. */
 static double raw_copy_gbps(uint64_t bytes)
 {
 	static uint8_t buf[SINK_CHUNK];
@@ -106,17 +107,19 @@ static double raw_copy_gbps(uint64_t bytes)
 		return -1;
 	pid = fork();
 	if (pid == 0) {
-		uint8_t *src = calloc(1, RAW_CHUNK);
+		uint8_t *src = malloc(bytes);
 		uint64_t want;
 
 		close(sv[0]);
+		if (src)
+			memset(src, 0x5a, bytes);
 		while (src && full_io(sv[1], &want, sizeof(want), false) == 0)
-			for (uint64_t left = want; left;) {
-				size_t n = left < RAW_CHUNK ? (size_t)left : RAW_CHUNK;
+			for (uint64_t off = 0; off < want;) {
+				size_t n = want - off < RAW_CHUNK ? (size_t)(want - off) : RAW_CHUNK;
 
-				if (full_io(sv[1], src, n, true))
+				if (full_io(sv[1], src + off % bytes, n, true))
 					_exit(1);
-				left -= n;
+				off += n;
 			}
 		_exit(0);
 	}
