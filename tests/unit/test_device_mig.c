@@ -389,6 +389,55 @@ static void test_stop_copy_round_trip(void **unused)
 	tdev_free(dst);
 }
 
+struct sink {
+	uint8_t buf[4096];
+	size_t len;
+	int fail; /* the next send fails with this */
+};
+
+static int sink_send(void *opaque, const struct iovec *iov, int nr, size_t bytes)
+{
+	struct sink *k = opaque;
+	size_t total = 0;
+	if (k->fail)
+		return k->fail;
+	for (int i = 0; i < nr; i++) {
+		memcpy(k->buf + k->len + total, iov[i].iov_base, iov[i].iov_len);
+		total += iov[i].iov_len;
+	}
+	assert_int_equal(total, bytes);
+	k->len += total;
+	return 0;
+}
+
+/* The zero-copy read: bytes are consumed only when the transport sent them. */
+static void test_data_send(void **unused)
+{
+	struct tdev *src = tdev_new(UVFIO_MIGRATION_STOP_COPY);
+	static uint8_t ref[4096];
+	static struct sink k;
+	for (int i = 0; i < MEM_SIZE; i++)
+		src->bar[i] = (uint8_t)(i + 3);
+	assert_int_equal(uvfio_device_mig_data_send(src->dev, 10, sink_send, &k), -EINVAL);
+	assert_int_equal(set_state(src, S_STOP_COPY), 0);
+	k.fail = -EPIPE;
+	assert_int_equal(uvfio_device_mig_data_send(src->dev, 10, sink_send, &k), -EPIPE);
+	k.fail = 0;
+	assert_int_equal(uvfio_device_mig_data_send(src->dev, 10, sink_send, &k), 10);
+	ssize_t n;
+	while ((n = uvfio_device_mig_data_send(src->dev, 33, sink_send, &k)) > 0)
+		;
+	assert_int_equal(n, 0);
+	/* The same stream a fresh read gives. */
+	assert_int_equal(set_state(src, S_STOP), 0);
+	assert_int_equal(set_state(src, S_STOP_COPY), 0);
+	size_t len = drain(src, ref, sizeof(ref), 4096);
+	assert_int_equal(len, k.len);
+	assert_memory_equal(ref, k.buf, len);
+	assert_int_equal(uvfio_device_mig_data_send(src->dev, 10, NULL, &k), -EINVAL);
+	tdev_free(src);
+}
+
 static void test_precopy_accounting(void **unused)
 {
 	struct tdev *src = tdev_new(UVFIO_MIGRATION_STOP_COPY | UVFIO_MIGRATION_PRE_COPY);
@@ -811,6 +860,7 @@ int main(void)
 		cmocka_unit_test(test_feature_ops),
 		cmocka_unit_test(test_set_migration_validates),
 		cmocka_unit_test(test_stop_copy_round_trip),
+		cmocka_unit_test(test_data_send),
 		cmocka_unit_test(test_precopy_accounting),
 		cmocka_unit_test(test_bad_streams_refused),
 		cmocka_unit_test(test_dma_quiesced),
