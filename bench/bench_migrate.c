@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,6 +49,10 @@ static int server_start(struct server *s, const char *spec)
 	snprintf(s->url, sizeof(s->url), "vfio-user:%s", s->path);
 	s->pid = fork();
 	if (s->pid == 0) {
+		/* A bench killed half-way (^C, a closed pipe) must not leave a dirtier running. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(1);
 		struct uvfio_server *server = uvfio_server_new(NULL);
 		struct uvfio_pci_device *pdev;
 
