@@ -99,11 +99,12 @@ while [ ! -S "$SRC" ] || [ ! -S "$DST" ]; do
 	fi
 	sleep 0.1
 done
-# The dirtier (region 9): base, length, rate in bytes/ms, enable.
+# Bus mastering on (COMMAND = MEM|MASTER), then the dirtier (region 9): base, length, rate in
+# bytes/ms, enable.
 echo "uvfio migrate vfio-user:$SRC vfio-user:$DST --mem 4M@0x100000 (dirtier on) --verify"
 status=0
 "$UVFIO" migrate "vfio-user:$SRC" "vfio-user:$DST" --mem 4M@0x100000 \
-	--write 9:0=0x100000/8 --write 9:8=0x400000/8 --write 9:16=4096 --write 9:20=1 \
+	--write config:4=0x6/2 --write 9:0=0x100000/8 --write 9:8=0x400000/8 --write 9:16=4096 --write 9:20=1 \
 	--warmup 50 --max-downtime 300 --verify || status=$?
 kill "$MIGSERVER" 2>/dev/null || true
 wait "$MIGSERVER" 2>/dev/null || true

@@ -78,7 +78,8 @@ static void migrate_help(void)
 	       "  --json            one JSON object on stdout\n"
 	       "  --msg-timeout MS  how long a device may take to answer (default 5000; a large\n"
 	       "                    state is serialised before STOP_COPY is acknowledged)\n"
-	       "Memory decoding is turned on on both devices first (as 'uvfio read' does).\n"
+	       "Memory decoding is turned on on both devices first (as 'uvfio read' does); bus\n"
+	       "mastering is not: a device that should DMA needs --write config:4=0x6/2.\n"
 	       "Progress goes to stderr when it is a terminal. Exit: 0 migrated, 1 failed (SRC is\n"
 	       "running again), 2 bad usage, 3 --verify found a difference.\n",
 	       UVFIO_MIGRATE_MAX_ROUNDS, VERIFY_BAR0_BYTES);
