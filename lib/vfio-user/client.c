@@ -14,6 +14,8 @@
 
 #include <linux/vfio.h>
 
+#include <uvfio/migration.h>
+
 #include "client_priv.h"
 #include "util/log.h"
 
@@ -101,31 +103,32 @@ static size_t max_msg(const struct vfu_client *c)
 	return (size_t)VFU_MAX_MSG_SIZE(data_max(c));
 }
 
-/*
- * Sends one command and, unless reply is NULL (posted), waits for its reply. Server-to-client
- * DMA messages that arrive meanwhile on the main socket are served. Caller holds c->lock.
- */
-static int exchange_locked(struct vfu_client *c, uint16_t cmd, const struct iovec *iov,
-			   int iovcnt, const int *fds, size_t nfds, size_t max_reply_fds,
-			   struct vfu_msg *reply, vfu_place_fn place, void *opaque)
+int vfu_client_send_locked(struct vfu_client *c, struct vfu_hdr *req, uint16_t cmd,
+			   const struct iovec *iov, int iovcnt, const int *fds, size_t nfds,
+			   bool want_reply)
 {
-	struct vfu_hdr hdr = { .msg_id = c->next_id++, .cmd = cmd };
-	struct placement p = { &hdr, place, opaque };
-	int64_t deadline = now_ms() + c->timeout_ms;
-	int ret;
-
+	*req = (struct vfu_hdr){ .msg_id = c->next_id++, .cmd = cmd };
 	if (c->broken)
 		return -ENOTCONN;
-	if (!reply)
-		hdr.flags |= VFU_F_NO_REPLY;
-	ret = vfu_send(c->sock, &hdr, iov, iovcnt, fds, nfds);
+	if (!want_reply)
+		req->flags |= VFU_F_NO_REPLY;
+	int ret = vfu_send(c->sock, req, iov, iovcnt, fds, nfds);
 	if (ret < 0) {
 		log_err("vfio-user: sending %s failed: %s", vfu_command_name(cmd), strerror(-ret));
 		c->broken = true;
-		return ret;
 	}
-	if (!reply)
-		return 0;
+	return ret;
+}
+
+/* Waits for req's reply; server-to-client DMA messages that arrive meanwhile on the main socket
+ * are served. */
+int vfu_client_recv_locked(struct vfu_client *c, const struct vfu_hdr *req, size_t max_reply_fds,
+			   struct vfu_msg *reply, vfu_place_fn place, void *opaque)
+{
+	struct placement p = { req, place, opaque };
+	int64_t deadline = now_ms() + c->timeout_ms;
+	int ret;
+
 	for (;;) {
 		int left = -1;
 
@@ -137,7 +140,7 @@ static int exchange_locked(struct vfu_client *c, uint16_t cmd, const struct iove
 		ret = vfu_recv_placed(c->sock, reply, max_msg(c), VFU_OUR_MAX_MSG_FDS, left,
 				      place ? place_reply : NULL, &p);
 		if (ret < 0) {
-			log_err("vfio-user: no reply to %s: %s", vfu_command_name(cmd),
+			log_err("vfio-user: no reply to %s: %s", vfu_command_name(req->cmd),
 				strerror(-ret));
 			c->broken = true;
 			vfu_msg_release(reply);
@@ -150,15 +153,32 @@ static int exchange_locked(struct vfu_client *c, uint16_t cmd, const struct iove
 		}
 		break;
 	}
-	ret = check_reply(c, &hdr, reply);
+	ret = check_reply(c, req, reply);
 	if (ret == 0 && reply->nfds > max_reply_fds) {
 		log_err("vfio-user: reply to %s carries %zu fds, at most %zu expected",
-			vfu_command_name(cmd), reply->nfds, max_reply_fds);
+			vfu_command_name(req->cmd), reply->nfds, max_reply_fds);
 		ret = -EPROTO;
 	}
 	if (ret < 0)
 		vfu_msg_release(reply);
 	return ret;
+}
+
+/*
+ * Sends one command and, unless reply is NULL (posted), waits for its reply. A migration read
+ * sent ahead is answered first: its reply comes before this one. Caller holds c->lock.
+ */
+static int exchange_locked(struct vfu_client *c, uint16_t cmd, const struct iovec *iov,
+			   int iovcnt, const int *fds, size_t nfds, size_t max_reply_fds,
+			   struct vfu_msg *reply, vfu_place_fn place, void *opaque)
+{
+	struct vfu_hdr req;
+
+	vfu_client_ra_settle(c);
+	int ret = vfu_client_send_locked(c, &req, cmd, iov, iovcnt, fds, nfds, reply != NULL);
+	if (ret < 0 || !reply)
+		return ret;
+	return vfu_client_recv_locked(c, &req, max_reply_fds, reply, place, opaque);
 }
 
 int vfu_client_exchange(struct vfu_client *c, uint16_t cmd, const struct iovec *iov, int iovcnt,
@@ -233,6 +253,7 @@ static void big_sndbuf(int sock)
 
 static void client_free(struct vfu_client *c)
 {
+	vfu_client_ra_drop(c);
 	vfu_client_stop_twin(c);
 	if (c->twin >= 0)
 		close(c->twin);
@@ -626,6 +647,25 @@ static int vu_reset(struct uvfio_handle *h)
 	return 0;
 }
 
+/* A state change that leaves the saving states ends the session: migration data read ahead in
+ * it belongs to no later read. */
+static void drop_read_ahead_on_session_end(struct vfu_client *c, uint32_t flags, const void *data,
+					   size_t len)
+{
+	uint32_t target;
+
+	if (!(flags & VFIO_DEVICE_FEATURE_SET) ||
+	    (flags & VFIO_DEVICE_FEATURE_MASK) != VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE ||
+	    len < sizeof(target))
+		return;
+	memcpy(&target, data, sizeof(target));
+	if (uvfio_mig_state_saving(target))
+		return;
+	pthread_mutex_lock(&c->lock);
+	vfu_client_ra_drop(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
 static int vu_device_feature(struct uvfio_handle *h, uint32_t flags, const void *data, size_t len,
 			     void *out, size_t *out_len)
 {
@@ -643,6 +683,7 @@ static int vu_device_feature(struct uvfio_handle *h, uint32_t flags, const void 
 				  0, &reply);
 	if (ret < 0)
 		return ret;
+	drop_read_ahead_on_session_end(client_of(h), flags, data, len);
 	if (reply.payload_len < sizeof(req) || reply.payload_len > req.argsz) {
 		vfu_msg_release(&reply);
 		return -EPROTO;

@@ -48,6 +48,18 @@ struct vfu_client {
 	pthread_t twin_thread;
 	bool twin_thread_running;
 	int stop_fd; /* eventfd that ends the twin thread */
+
+	/* Migration data read ahead (client_mig.c), under lock: one MIG_DATA_READ sent before the
+	 * caller asked, so the server fills the socket while the caller takes the last reply. */
+	struct {
+		bool pending; /* sent, reply not read yet */
+		struct vfu_hdr req;
+		uint32_t size;
+		bool have; /* its reply was read for another command: kept for the next read */
+		struct vfu_msg msg;
+		size_t off;
+		int err;
+	} ra;
 };
 
 /* The most data one message may carry on this connection, each way. */
@@ -70,6 +82,18 @@ int vfu_client_exchange(struct vfu_client *c, uint16_t cmd, const struct iovec *
 int vfu_client_exchange_placed(struct vfu_client *c, uint16_t cmd, const struct iovec *iov,
 			       int iovcnt, struct vfu_msg *reply, vfu_place_fn place,
 			       void *opaque);
+
+/* The halves of an exchange, for callers that keep a request in flight (client_mig.c). Caller
+ * holds c->lock. send fills req (its msg_id); recv waits for req's reply. */
+int vfu_client_send_locked(struct vfu_client *c, struct vfu_hdr *req, uint16_t cmd,
+			   const struct iovec *iov, int iovcnt, const int *fds, size_t nfds,
+			   bool want_reply);
+int vfu_client_recv_locked(struct vfu_client *c, const struct vfu_hdr *req, size_t max_reply_fds,
+			   struct vfu_msg *reply, vfu_place_fn place, void *opaque);
+/* client_mig.c: a read-ahead reply is taken in before any other command (under c->lock), and
+ * dropped when a state change ends the saving session. */
+void vfu_client_ra_settle(struct vfu_client *c);
+void vfu_client_ra_drop(struct vfu_client *c);
 
 /* client_version.c: negotiate on c->sock; may set c->twin. */
 int vfu_client_negotiate(struct vfu_client *c);

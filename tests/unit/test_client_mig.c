@@ -448,6 +448,65 @@ static void test_uvfio_xfer_size(void **state)
 	}
 }
 
+/* mig_read packs a reply: head (argsz, size) and data. */
+struct mig_reply {
+	uint32_t argsz, size;
+	char data[8];
+};
+#define MIG_REPLY(s) { 8 + sizeof(s) - 1, sizeof(s) - 1, s }
+
+/*
+ * Read-ahead, with a uvfio server: a full reply sends the next read before the caller asks; its
+ * reply is the next read's, or is kept while another command goes by, and is dropped when a
+ * state change ends the saving session.
+ */
+static void test_read_ahead(void **state)
+{
+	(void)state;
+	static const struct mig_reply full1 = MIG_REPLY("abcdefgh"), short2 = MIG_REPLY("ijkl"),
+				      full3 = MIG_REPLY("01234567"), full4 = MIG_REPLY("89abcdef"),
+				      full5 = MIG_REPLY("ABCDEFGH"), full6 = MIG_REPLY("XXXXXXXX"),
+				      end = { 8, 0, "" };
+	static const uint64_t flags = UVFIO_MIGRATION_STOP_COPY;
+	static const uint32_t running[2] = { UVFIO_MIG_STATE_RUNNING, (uint32_t)-1 };
+	const uint32_t get_mig = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION;
+	const uint32_t set_state = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
+	const struct canned p[] = {
+		{ VFU_CMD_MIG_DATA_READ, 0, NULL, 0, &full1, 16, 0 },
+		{ VFU_CMD_MIG_DATA_READ, 0, NULL, 0, &short2, 12, 0 }, /* the read ahead */
+		{ VFU_CMD_MIG_DATA_READ, 0, NULL, 0, &full3, 16, 0 },
+		{ VFU_CMD_MIG_DATA_READ, 0, NULL, 0, &full4, 16, 0 }, /* ahead, kept */
+		{ VFU_CMD_DEVICE_FEATURE, get_mig, NULL, 0, &flags, 8, 0 },
+		{ VFU_CMD_MIG_DATA_READ, 0, NULL, 0, &full5, 16, 0 },
+		{ VFU_CMD_MIG_DATA_READ, 0, NULL, 0, &full6, 16, 0 }, /* ahead, dropped */
+		{ VFU_CMD_DEVICE_FEATURE, set_state, running, 8, running, 8, 0 },
+		{ VFU_CMD_MIG_DATA_READ, 0, NULL, 0, &end, 8, 0 },
+	};
+	char buf[8];
+	uint32_t got_flags;
+
+	RUN_PLAN("{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":1048576,"
+		 "\"uvfio\":{\"max_data_xfer_size\":65536}}}",
+		 p, {
+			 assert_int_equal(uvfio_mig_read(h, buf, 8), 8);
+			 assert_memory_equal(buf, "abcdefgh", 8);
+			 assert_int_equal(uvfio_mig_read(h, buf, 8), 4); /* short: no read ahead */
+			 assert_memory_equal(buf, "ijkl", 4);
+			 assert_int_equal(uvfio_mig_read(h, buf, 8), 8);
+			 assert_memory_equal(buf, "01234567", 8);
+			 assert_int_equal(uvfio_mig_get_flags(h, &got_flags), 0);
+			 assert_int_equal(got_flags, UVFIO_MIGRATION_STOP_COPY);
+			 assert_int_equal(uvfio_mig_read(h, buf, 8), 8); /* kept across the call */
+			 assert_memory_equal(buf, "89abcdef", 8);
+			 assert_int_equal(uvfio_mig_read(h, buf, 8), 8);
+			 assert_memory_equal(buf, "ABCDEFGH", 8);
+			 assert_int_equal(uvfio_device_feature_call(h, set_state, running, 8, NULL,
+								    NULL),
+					  0);
+			 assert_int_equal(uvfio_mig_read(h, buf, 8), 0); /* not the dropped bytes */
+		 });
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -461,6 +520,7 @@ int main(void)
 		cmocka_unit_test(test_report_split),
 		cmocka_unit_test(test_read_straight_to_buffer),
 		cmocka_unit_test(test_uvfio_xfer_size),
+		cmocka_unit_test(test_read_ahead),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
