@@ -175,7 +175,8 @@ UVFIO_API int uvfio_mig_writer_section(struct uvfio_mig_writer *w, uint32_t id, 
 /* One section gathered from pieces. A piece with by_ref is not copied: the writer keeps the
  * pointer, so those bytes must stay unchanged until the stream was read past them or the writer
  * is freed. That suits frozen device memory in STOP_COPY (large states cost no copy and no
- * buffer); data that may still change (PRE_COPY) must be copied. */
+ * buffer); data that may still change (PRE_COPY) must be copied. Large by-reference data is
+ * hashed by a worker thread while the stream is read, so adding it returns at once. */
 struct uvfio_mig_piece {
 	const void *data;
 	size_t len;

@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,15 +55,47 @@ struct wseg {
 
 #define OWN_MIN (64u << 10)
 
+/*
+ * Sections passed by reference are hashed by a worker thread, in order, while the stream is
+ * already being read: entering STOP_COPY does not wait for a pass over all device memory, and
+ * the hashing overlaps the transfer on another CPU. A header becomes final (its data check,
+ * then its place in the chain the end marker seals) only when a read is about to hand it out;
+ * reads never pass a header that is not final.
+ */
+struct hash_job {
+	struct uvfio_mig_piece *pieces; /* the section's pieces (their data is the driver's) */
+	size_t nr;
+	uint32_t check;
+};
+
+struct late_hdr {
+	uint8_t *hdr; /* its bytes in an owned segment (those never move) */
+	uint64_t off; /* where it starts in the stream */
+	long job; /* its data check comes from jobs[job]; -1: already in the header */
+	bool end; /* the end marker: gets the chain's digest */
+};
+
 struct uvfio_mig_writer {
 	struct wseg *seg;
 	size_t head, nseg, capseg; /* live segments are [head, nseg) */
 	size_t head_off; /* bytes of seg[head] already read */
 	size_t pending;
+	uint64_t appended, consumed; /* stream offsets: bytes added, bytes read */
 	XXH3_state_t *chain; /* header and section headers, for the end marker */
 	XXH3_state_t *sec; /* the section being added */
 	uint64_t nr_sections;
 	bool ended;
+
+	/* Deferred checks: once the first job exists, every later header waits in late[]. */
+	pthread_mutex_t lock; /* jobs, hashed, stop: shared with the worker */
+	pthread_cond_t cond;
+	struct hash_job *jobs;
+	size_t njobs, capjobs, hashed; /* jobs[0, hashed) are done */
+	bool worker_started, stop;
+	pthread_t worker;
+	XXH3_state_t *wsec; /* the worker's */
+	struct late_hdr *late;
+	size_t nlate, caplate, final; /* late[0, final) are final */
 };
 
 static struct wseg *new_seg(struct uvfio_mig_writer *w)
@@ -87,7 +120,8 @@ static struct wseg *new_seg(struct uvfio_mig_writer *w)
 	return g;
 }
 
-static int put_copy(struct uvfio_mig_writer *w, const void *data, size_t len)
+/* Appends a copy; *where (may be NULL) gets the bytes' place, which never moves. */
+static int put_copy_at(struct uvfio_mig_writer *w, const void *data, size_t len, uint8_t **where)
 {
 	struct wseg *g = w->nseg > w->head ? &w->seg[w->nseg - 1] : NULL;
 
@@ -108,9 +142,17 @@ static int put_copy(struct uvfio_mig_writer *w, const void *data, size_t len)
 		g->cap = cap;
 	}
 	memcpy(g->own + g->len, data, len);
+	if (where)
+		*where = g->own + g->len;
 	g->len += len;
 	w->pending += len;
+	w->appended += len;
 	return 0;
+}
+
+static int put_copy(struct uvfio_mig_writer *w, const void *data, size_t len)
+{
+	return put_copy_at(w, data, len, NULL);
 }
 
 static int put_ref(struct uvfio_mig_writer *w, const void *data, size_t len)
@@ -123,6 +165,7 @@ static int put_ref(struct uvfio_mig_writer *w, const void *data, size_t len)
 	g->ptr = data;
 	g->len = len;
 	w->pending += len;
+	w->appended += len;
 	return 0;
 }
 
@@ -144,6 +187,118 @@ static void fill_section_header(uint8_t *h, uint32_t id, uint64_t length, uint32
 	put32(h + 20, crc_of(h, 20));
 }
 
+/* Sections with at least this much data by reference are hashed by the worker. */
+#define DEFER_MIN (64u << 10)
+
+static uint32_t hash_pieces(XXH3_state_t *st, const struct uvfio_mig_piece *p, size_t nr)
+{
+	XXH3_64bits_reset(st);
+	for (size_t i = 0; i < nr; i++)
+		XXH3_64bits_update(st, p[i].data, p[i].len);
+	return (uint32_t)XXH3_64bits_digest(st);
+}
+
+static void *hash_worker(void *arg)
+{
+	struct uvfio_mig_writer *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->stop && w->hashed == w->njobs)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (w->stop)
+			break;
+		size_t i = w->hashed;
+		const struct uvfio_mig_piece *p = w->jobs[i].pieces;
+		size_t nr = w->jobs[i].nr;
+		pthread_mutex_unlock(&w->lock);
+		uint32_t check = hash_pieces(w->wsec, p, nr);
+		pthread_mutex_lock(&w->lock);
+		w->jobs[i].check = check;
+		w->hashed = i + 1;
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static int add_late(struct uvfio_mig_writer *w, uint8_t *hdr, uint64_t off, long job, bool end)
+{
+	if (w->nlate == w->caplate) {
+		size_t cap = w->caplate ? 2 * w->caplate : 64;
+		struct late_hdr *n = realloc(w->late, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		w->late = n;
+		w->caplate = cap;
+	}
+	w->late[w->nlate++] = (struct late_hdr){ .hdr = hdr, .off = off, .job = job, .end = end };
+	return 0;
+}
+
+/* Queues the hashing of a section's data: takes pieces (malloc'ed) whatever happens; 0, or
+ * -ENOMEM with nothing queued. */
+static int add_job(struct uvfio_mig_writer *w, struct uvfio_mig_piece *copy, size_t nr,
+		   uint8_t *hdr, uint64_t off)
+{
+	pthread_mutex_lock(&w->lock);
+	if (w->njobs == w->capjobs) {
+		size_t cap = w->capjobs ? 2 * w->capjobs : 64;
+		struct hash_job *n = realloc(w->jobs, cap * sizeof(*n));
+		if (!n) {
+			pthread_mutex_unlock(&w->lock);
+			free(copy);
+			return -ENOMEM;
+		}
+		w->jobs = n;
+		w->capjobs = cap;
+	}
+	if (add_late(w, hdr, off, (long)w->njobs, false) < 0) {
+		pthread_mutex_unlock(&w->lock);
+		free(copy);
+		return -ENOMEM;
+	}
+	w->jobs[w->njobs++] = (struct hash_job){ .pieces = copy, .nr = nr };
+	/* Without a worker (it could not start), the reader hashes when it gets there. */
+	if (!w->worker_started && !w->wsec)
+		w->wsec = XXH3_createState();
+	if (!w->worker_started && w->wsec &&
+	    pthread_create(&w->worker, NULL, hash_worker, w) == 0)
+		w->worker_started = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+/* Makes every header that starts before stream offset upto final, in stream order. */
+static void settle_until(struct uvfio_mig_writer *w, uint64_t upto)
+{
+	while (w->final < w->nlate && w->late[w->final].off < upto) {
+		struct late_hdr *e = &w->late[w->final];
+		if (e->job >= 0) {
+			size_t j = (size_t)e->job;
+			pthread_mutex_lock(&w->lock);
+			if (!w->worker_started && w->hashed == j) {
+				w->jobs[j].check = hash_pieces(w->sec, w->jobs[j].pieces, w->jobs[j].nr);
+				w->hashed = j + 1;
+			}
+			while (w->hashed <= j)
+				pthread_cond_wait(&w->cond, &w->lock);
+			uint32_t check = w->jobs[j].check;
+			pthread_mutex_unlock(&w->lock);
+			put32(e->hdr + 16, check);
+			put32(e->hdr + 20, crc_of(e->hdr, 20));
+		}
+		if (e->end) {
+			put32(e->hdr + 16, (uint32_t)XXH3_64bits_digest(w->chain));
+			put32(e->hdr + 20, crc_of(e->hdr, 20));
+		} else {
+			XXH3_64bits_update(w->chain, e->hdr, SEC_SIZE);
+		}
+		w->final++;
+	}
+}
+
 int uvfio_mig_writer_new(const struct uvfio_mig_identity *id, struct uvfio_mig_writer **out)
 {
 	struct uvfio_mig_writer *w;
@@ -161,6 +316,8 @@ int uvfio_mig_writer_new(const struct uvfio_mig_identity *id, struct uvfio_mig_w
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
 	/* xxhash states want their own (64-byte) alignment: allocated by the library. */
 	w->chain = XXH3_createState();
 	w->sec = XXH3_createState();
@@ -193,49 +350,101 @@ void uvfio_mig_writer_free(struct uvfio_mig_writer *w)
 {
 	if (!w)
 		return;
+	if (w->worker_started) {
+		pthread_mutex_lock(&w->lock);
+		w->stop = true;
+		pthread_cond_broadcast(&w->cond);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->worker, NULL);
+	}
+	for (size_t i = 0; i < w->njobs; i++)
+		free(w->jobs[i].pieces);
+	free(w->jobs);
+	free(w->late);
 	for (size_t i = w->head; i < w->nseg; i++)
 		free(w->seg[i].own);
 	free(w->seg);
 	XXH3_freeState(w->chain);
 	XXH3_freeState(w->sec);
+	XXH3_freeState(w->wsec);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
 	free(w);
+}
+
+/* Undoes appends back to a saved point (the whole section or nothing). */
+struct wmark {
+	size_t live, pending, last_len;
+	uint64_t appended;
+};
+
+static struct wmark wmark(const struct uvfio_mig_writer *w)
+{
+	size_t live = w->nseg - w->head;
+
+	return (struct wmark){ live, w->pending, live ? w->seg[w->nseg - 1].len : 0, w->appended };
+}
+
+static void rollback(struct uvfio_mig_writer *w, struct wmark m)
+{
+	/* Indices are relative to head: appending may have compacted the array. */
+	size_t keep = w->head + m.live;
+	for (size_t i = keep; i < w->nseg; i++)
+		free(w->seg[i].own);
+	w->nseg = keep;
+	if (m.live)
+		w->seg[keep - 1].len = m.last_len;
+	w->pending = m.pending;
+	w->appended = m.appended;
 }
 
 int uvfio_mig_writer_section_pieces(struct uvfio_mig_writer *w, uint32_t id,
 				    const struct uvfio_mig_piece *pieces, size_t nr)
 {
-	uint8_t h[SEC_SIZE];
-	uint64_t len = 0;
+	uint8_t h[SEC_SIZE], *hp = NULL;
+	uint64_t len = 0, by_ref = 0;
 
 	if (!w || w->ended || id == END_ID || (nr && !pieces))
 		return -EINVAL;
-	XXH3_64bits_reset(w->sec);
 	for (size_t i = 0; i < nr; i++) {
 		if (pieces[i].len && !pieces[i].data)
 			return -EINVAL;
 		len += pieces[i].len;
-		XXH3_64bits_update(w->sec, pieces[i].data, pieces[i].len);
+		by_ref += pieces[i].by_ref ? pieces[i].len : 0;
 	}
-	/* The whole section or nothing: a failed append leaves the stream as it was. */
-	size_t saved_live = w->nseg - w->head, saved_pending = w->pending;
-	size_t saved_len = saved_live ? w->seg[w->nseg - 1].len : 0;
-	fill_section_header(h, id, len, (uint32_t)XXH3_64bits_digest(w->sec));
-	int ret = put_copy(w, h, sizeof(h));
-	for (size_t i = 0; ret == 0 && i < nr; i++)
+	/* Copied data is hashed now, while it is at hand; large data by reference later. */
+	bool defer = by_ref >= DEFER_MIN;
+	uint32_t check = defer ? 0 : hash_pieces(w->sec, pieces, nr);
+	/* What the worker hashes: the bytes as the stream has them (copies: the writer's). */
+	struct uvfio_mig_piece *in_stream = defer ? malloc(nr * sizeof(*in_stream)) : NULL;
+	if (defer && !in_stream)
+		return -ENOMEM;
+	struct wmark m = wmark(w);
+	uint64_t off = w->appended;
+	fill_section_header(h, id, len, check);
+	int ret = put_copy_at(w, h, sizeof(h), &hp);
+	for (size_t i = 0; ret == 0 && i < nr; i++) {
+		uint8_t *at = (uint8_t *)pieces[i].data;
 		ret = pieces[i].by_ref ? put_ref(w, pieces[i].data, pieces[i].len)
-				       : put_copy(w, pieces[i].data, pieces[i].len);
+				       : put_copy_at(w, pieces[i].data, pieces[i].len, &at);
+		if (in_stream)
+			in_stream[i] = (struct uvfio_mig_piece){ at, pieces[i].len, true };
+	}
+	if (ret == 0) {
+		if (defer) {
+			ret = add_job(w, in_stream, nr, hp, off);
+			in_stream = NULL; /* the job's now */
+		} else if (w->final < w->nlate) {
+			ret = add_late(w, hp, off, -1, false); /* behind a header not final yet */
+		} else {
+			XXH3_64bits_update(w->chain, h, sizeof(h));
+		}
+	}
+	free(in_stream);
 	if (ret) {
-		/* Indices are relative to head: appending may have compacted the array. */
-		size_t keep = w->head + saved_live;
-		for (size_t i = keep; i < w->nseg; i++)
-			free(w->seg[i].own);
-		w->nseg = keep;
-		if (saved_live)
-			w->seg[keep - 1].len = saved_len;
-		w->pending = saved_pending;
+		rollback(w, m);
 		return ret;
 	}
-	XXH3_64bits_update(w->chain, h, sizeof(h));
 	w->nr_sections++;
 	return 0;
 }
@@ -250,15 +459,23 @@ int uvfio_mig_writer_section(struct uvfio_mig_writer *w, uint32_t id, const void
 
 int uvfio_mig_writer_end(struct uvfio_mig_writer *w)
 {
-	uint8_t h[SEC_SIZE];
+	uint8_t h[SEC_SIZE], *hp = NULL;
 	int ret;
 
 	if (!w || w->ended)
 		return -EINVAL;
-	fill_section_header(h, END_ID, w->nr_sections, (uint32_t)XXH3_64bits_digest(w->chain));
-	ret = put_copy(w, h, sizeof(h));
-	if (ret)
+	bool late = w->final < w->nlate;
+	struct wmark m = wmark(w);
+	uint64_t off = w->appended;
+	fill_section_header(h, END_ID, w->nr_sections,
+			    late ? 0 : (uint32_t)XXH3_64bits_digest(w->chain));
+	ret = put_copy_at(w, h, sizeof(h), &hp);
+	if (ret == 0 && late)
+		ret = add_late(w, hp, off, -1, true); /* sealed once every header before it is */
+	if (ret) {
+		rollback(w, m);
 		return ret;
+	}
 	w->ended = true;
 	return 0;
 }
@@ -279,6 +496,7 @@ ssize_t uvfio_mig_writer_read(struct uvfio_mig_writer *w, void *buf, size_t len)
 		return w->ended ? 0 : -ENOMSG;
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
+	settle_until(w, w->consumed + (len < w->pending ? len : w->pending));
 	for (size_t i = w->head; done < len && i < w->nseg; i++) {
 		const struct wseg *g = &w->seg[i];
 		size_t off = i == w->head ? w->head_off : 0, n = g->len - off;
@@ -299,6 +517,7 @@ int mig_writer_iov(struct uvfio_mig_writer *w, size_t len, struct iovec **out, s
 	*bytes = 0;
 	if (len > w->pending)
 		len = w->pending;
+	settle_until(w, w->consumed + len);
 	for (size_t i = w->head; i < w->nseg && got < len; i++, n++)
 		got += w->seg[i].len - (i == w->head ? w->head_off : 0);
 	if (n == 0)
@@ -325,6 +544,7 @@ void mig_writer_skip(struct uvfio_mig_writer *w, size_t n)
 	if (n > w->pending)
 		n = w->pending;
 	w->pending -= n;
+	w->consumed += n;
 	while (n && w->head < w->nseg) {
 		struct wseg *g = &w->seg[w->head];
 		size_t k = g->len - w->head_off;

@@ -571,9 +571,43 @@ static void test_pieces(void **unused)
 			    sizeof(payload_a));
 	free(b.buf);
 
-	/* A referenced piece changed before it was read: the destination sees the corruption. */
+	/* Deferred checks between plain sections, read in odd pieces: headers are made final in
+	 * order and the end marker seals them all. Then a writer freed with its worker busy. */
+	struct uvfio_mig_piece ref = { big, sizeof(big), true };
 	assert_int_equal(uvfio_mig_writer_new(&edu_id, &w), 0);
-	assert_int_equal(uvfio_mig_writer_section_pieces(w, 5, p, 3), 0);
+	for (uint32_t id = 1; id <= 6; id++) {
+		if (id % 2)
+			assert_int_equal(uvfio_mig_writer_section_pieces(w, id, &ref, 1), 0);
+		else
+			assert_int_equal(uvfio_mig_writer_section(w, id, payload_c,
+								  sizeof(payload_c)), 0);
+	}
+	assert_int_equal(uvfio_mig_writer_end(w), 0);
+	b = drain(w, 777);
+	uvfio_mig_writer_free(w);
+	uvfio_mig_reader_reset(r);
+	uvfio_mig_reader_set_max_size(r, 1 << 20);
+	assert_int_equal(feed(r, b.buf, b.len, 4096), 0);
+	assert_int_equal(uvfio_mig_reader_sections(r, &sec, &nr), 0);
+	assert_int_equal(nr, 6);
+	for (size_t i = 0; i < nr; i++) {
+		assert_int_equal(sec[i].id, i + 1);
+		if (i % 2 == 0)
+			assert_memory_equal(sec[i].data, big, sizeof(big));
+		else
+			assert_memory_equal(sec[i].data, payload_c, sizeof(payload_c));
+	}
+	free(b.buf);
+	assert_int_equal(uvfio_mig_writer_new(&edu_id, &w), 0);
+	for (uint32_t id = 1; id <= 20; id++)
+		assert_int_equal(uvfio_mig_writer_section_pieces(w, id, &ref, 1), 0);
+	uvfio_mig_writer_free(w);
+
+	/* A small referenced piece is checked when it is added (large ones by a worker, later):
+	 * changed before it was read, the destination sees the corruption. */
+	struct uvfio_mig_piece small = { big, 16 << 10, true };
+	assert_int_equal(uvfio_mig_writer_new(&edu_id, &w), 0);
+	assert_int_equal(uvfio_mig_writer_section_pieces(w, 5, &small, 1), 0);
 	assert_int_equal(uvfio_mig_writer_end(w), 0);
 	big[100] ^= 1;
 	b = drain(w, 1 << 20);
