@@ -48,6 +48,9 @@ void uvfio_device_free(struct uvfio_device *dev)
 	if (!dev)
 		return;
 	irq_free_all(dev);
+	/* Before the driver frees its state: a saving session may point into it (sections by
+	 * reference) and its writer may still be hashing them. */
+	device_mig_end_session(dev);
 	if (dev->ops && dev->ops->release)
 		dev->ops->release(dev);
 	device_mig_free(dev);

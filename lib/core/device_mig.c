@@ -284,6 +284,15 @@ static int set_state(struct uvfio_device *dev, uint32_t target)
 	return ret;
 }
 
+void device_mig_end_session(struct uvfio_device *dev)
+{
+	if (!dev->mig)
+		return;
+	pthread_mutex_lock(&dev->mig->lock);
+	end_save(dev->mig);
+	pthread_mutex_unlock(&dev->mig->lock);
+}
+
 void device_mig_reset(struct uvfio_device *dev, bool closing)
 {
 	struct device_mig *m = dev->mig;

@@ -55,6 +55,8 @@ void irq_drop_deferred(struct uvfio_device *dev);
 /* device_mig.c */
 struct device_mig;
 void device_mig_free(struct uvfio_device *dev);
+/* Ends a saving session (its stream may point into driver memory about to be freed). */
+void device_mig_end_session(struct uvfio_device *dev);
 /* Reset and close bring the state machine back to RUNNING (close also stops DMA logging). */
 void device_mig_reset(struct uvfio_device *dev, bool closing);
 /* The access rules of docs/migration.md: 0 or the errno for a client access in this state. */
