@@ -82,22 +82,6 @@ static void server_stop(struct server *s)
 	rmdir(s->dir);
 }
 
-static int full_io(int fd, void *buf, size_t len, bool is_write)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = is_write ? write(fd, (char *)buf + done, len - done)
-				     : read(fd, (char *)buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /* The baseline: another process writes `bytes` into a socket from a buffer of that size (in
  * memory, not in cache, like the device memory a save sends), we read them in the sink's chunk
  * size. The writer waits for a request so that fork() and faulting the buffer in are not timed. */
@@ -118,11 +102,11 @@ static double raw_copy_gbps(uint64_t bytes)
 		close(sv[0]);
 		if (src)
 			memset(src, 0x5a, bytes);
-		while (src && full_io(sv[1], &want, sizeof(want), false) == 0)
+		while (src && bench_full_io(sv[1], &want, sizeof(want), false) == 0)
 			for (uint64_t off = 0; off < want;) {
 				size_t n = want - off < RAW_CHUNK ? (size_t)(want - off) : RAW_CHUNK;
 
-				if (full_io(sv[1], src + off % bytes, n, true))
+				if (bench_full_io(sv[1], src + off % bytes, n, true))
 					_exit(1);
 				off += n;
 			}
@@ -132,7 +116,7 @@ static double raw_copy_gbps(uint64_t bytes)
 	for (int run = 0; run < BENCH_RUNS; run++) {
 		uint64_t t0 = bench_now_ns(), got = 0;
 
-		if (full_io(sv[0], &bytes, sizeof(bytes), true))
+		if (bench_full_io(sv[0], &bytes, sizeof(bytes), true))
 			return -1;
 		while (got < bytes) {
 			ssize_t n = read(sv[0], buf, bytes - got < SINK_CHUNK ? bytes - got : SINK_CHUNK);

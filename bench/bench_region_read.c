@@ -22,22 +22,6 @@
 #define REQ_BYTES (16 + 16) /* header + region access */
 #define REPLY_BYTES (16 + 16 + 4) /* header + region access + data */
 
-static int full_io(int fd, void *buf, size_t len, bool is_write)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = is_write ? write(fd, (char *)buf + done, len - done)
-				     : read(fd, (char *)buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 static double raw_pingpong_ns(unsigned iters)
 {
 	char req[REQ_BYTES] = { 0 }, reply[REPLY_BYTES] = { 0 };
@@ -50,8 +34,8 @@ static double raw_pingpong_ns(unsigned iters)
 	pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
-		while (full_io(sv[1], req, sizeof(req), false) == 0)
-			if (full_io(sv[1], reply, sizeof(reply), true))
+		while (bench_full_io(sv[1], req, sizeof(req), false) == 0)
+			if (bench_full_io(sv[1], reply, sizeof(reply), true))
 				break;
 		_exit(0);
 	}
@@ -60,8 +44,8 @@ static double raw_pingpong_ns(unsigned iters)
 		uint64_t t0 = bench_now_ns();
 
 		for (unsigned i = 0; i < iters; i++) {
-			if (full_io(sv[0], req, sizeof(req), true) ||
-			    full_io(sv[0], reply, sizeof(reply), false))
+			if (bench_full_io(sv[0], req, sizeof(req), true) ||
+			    bench_full_io(sv[0], reply, sizeof(reply), false))
 				return -1;
 		}
 		double ns = (double)(bench_now_ns() - t0) / iters;
