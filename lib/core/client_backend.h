@@ -9,6 +9,8 @@
 
 #include <uvfio/client.h>
 
+#include "core/feature_payloads.h"
+
 struct uvfio_backend_ops {
 	const char *name;
 	/* path: the URL after "scheme:" (query string included). */
@@ -58,29 +60,6 @@ struct uvfio_backend_ops {
 	int (*dma_unmap)(struct uvfio_handle *h, struct uvfio_ioas *ioas, uint64_t iova,
 			 uint64_t size);
 };
-
-/* Inline payloads of the migration features (vfio-user protocol, DEVICE_FEATURE). */
-struct uvfio_feature_mig_state {
-	uint32_t device_state;
-	int32_t data_fd; /* -1 on the wire */
-} __attribute__((packed));
-_Static_assert(sizeof(struct uvfio_feature_mig_state) == 8, "mig_state");
-
-/* DMA_LOGGING_START: followed by num_ranges struct uvfio_dirty_range. */
-struct uvfio_feature_logging_control {
-	uint64_t page_size;
-	uint32_t num_ranges;
-	uint32_t reserved;
-} __attribute__((packed));
-_Static_assert(sizeof(struct uvfio_feature_logging_control) == 16, "logging_control");
-
-/* DMA_LOGGING_REPORT: GET data; the reply repeats it, followed by the bitmap. */
-struct uvfio_feature_logging_report {
-	uint64_t iova;
-	uint64_t length;
-	uint64_t page_size;
-} __attribute__((packed));
-_Static_assert(sizeof(struct uvfio_feature_logging_report) == 24, "logging_report");
 
 struct uvfio_handle {
 	const struct uvfio_backend_ops *ops;

@@ -21,6 +21,7 @@
 #include <uvfio/migration.h>
 
 #include "core/device_priv.h"
+#include "core/feature_payloads.h"
 #include "core/mig_stream_priv.h"
 #include "dma/dirty.h"
 #include "dma/gate.h"
@@ -39,22 +40,6 @@ struct device_mig {
 	struct uvfio_mig_reader *reader; /* resuming session (kept allocated, reset per session) */
 	struct uvfio_dirty_log *log;
 	char error[256];
-};
-
-/* Sizes of the inline feature payloads (vfio-user layouts; protocol notes 3.13). */
-struct logging_start_hdr {
-	uint64_t page_size;
-	uint32_t num_ranges;
-	uint32_t reserved;
-};
-struct logging_report_hdr {
-	uint64_t iova;
-	uint64_t length;
-	uint64_t page_size;
-};
-struct mig_state_data {
-	uint32_t device_state;
-	int32_t data_fd;
 };
 
 static uint32_t state_of(struct device_mig *m)
@@ -501,7 +486,7 @@ int device_mig_check_irqs(struct uvfio_device *dev)
 static int logging_start(struct uvfio_device *dev, const void *data, size_t len, void *out,
 			 size_t *out_len)
 {
-	struct logging_start_hdr h;
+	struct uvfio_feature_logging_control h;
 	if (len < sizeof(h))
 		return -EINVAL;
 	memcpy(&h, data, sizeof(h));
@@ -542,7 +527,7 @@ static int logging_start(struct uvfio_device *dev, const void *data, size_t len,
 static int logging_report(struct uvfio_device *dev, const void *data, size_t len, void *out,
 			  size_t *out_len)
 {
-	struct logging_report_hdr h;
+	struct uvfio_feature_logging_report h;
 	if (len < sizeof(h))
 		return -EINVAL;
 	memcpy(&h, data, sizeof(h));
@@ -615,7 +600,7 @@ int device_mig_feature(struct uvfio_device *dev, uint32_t flags, const void *dat
 		return put_out(out, out_len, &f, sizeof(f));
 	}
 	case VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE: {
-		struct mig_state_data st;
+		struct uvfio_feature_mig_state st;
 		if (!get) {
 			if (len < sizeof(st))
 				return -EINVAL;
