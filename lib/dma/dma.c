@@ -193,14 +193,6 @@ void dma_space_set_blocked(struct uvfio_dma_space *space, bool blocked)
 	pthread_mutex_unlock(&space->lock);
 }
 
-bool dma_space_blocked(struct uvfio_dma_space *space)
-{
-	pthread_mutex_lock(&space->lock);
-	bool b = space->blocked;
-	pthread_mutex_unlock(&space->lock);
-	return b;
-}
-
 void dma_space_set_dirty_log(struct uvfio_dma_space *space, struct uvfio_dirty_log *log)
 {
 	__atomic_store_n(&space->log, log, __ATOMIC_RELEASE);

@@ -19,7 +19,6 @@ struct uvfio_dma_space;
 struct uvfio_dirty_log;
 
 void dma_space_set_blocked(struct uvfio_dma_space *space, bool blocked);
-bool dma_space_blocked(struct uvfio_dma_space *space);
 /* Device writes are marked in log from now on (NULL: no more marking). */
 void dma_space_set_dirty_log(struct uvfio_dma_space *space, struct uvfio_dirty_log *log);
 

@@ -192,18 +192,6 @@ int vfu_client_exchange(struct vfu_client *c, uint16_t cmd, const struct iovec *
 	return ret;
 }
 
-int vfu_client_exchange_placed(struct vfu_client *c, uint16_t cmd, const struct iovec *iov,
-			       int iovcnt, struct vfu_msg *reply, vfu_place_fn place,
-			       void *opaque)
-{
-	int ret;
-
-	pthread_mutex_lock(&c->lock);
-	ret = exchange_locked(c, cmd, iov, iovcnt, NULL, 0, 0, reply, place, opaque);
-	pthread_mutex_unlock(&c->lock);
-	return ret;
-}
-
 /* A command with a fixed request struct and no fds whose reply has at least min_reply bytes. */
 static int simple_call(struct vfu_client *c, uint16_t cmd, const void *req, size_t req_len,
 		       size_t min_reply, size_t max_reply, struct vfu_msg *reply)

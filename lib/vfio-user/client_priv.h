@@ -76,15 +76,12 @@ static inline size_t vfu_client_xfer(const struct vfu_client *c)
  * most max_reply_fds fds (release it). Thread-safe. */
 int vfu_client_exchange(struct vfu_client *c, uint16_t cmd, const struct iovec *iov, int iovcnt,
 			const int *fds, size_t nfds, size_t max_reply_fds, struct vfu_msg *reply);
-/* The same, and place() may receive the reply's payload straight into the caller's memory (see
- * vfu_recv_placed(); reply->payload stays NULL then). place() is asked only about the reply to
- * this request, never about an error reply or a message of the server's own. */
-int vfu_client_exchange_placed(struct vfu_client *c, uint16_t cmd, const struct iovec *iov,
-			       int iovcnt, struct vfu_msg *reply, vfu_place_fn place,
-			       void *opaque);
 
 /* The halves of an exchange, for callers that keep a request in flight (client_mig.c). Caller
- * holds c->lock. send fills req (its msg_id); recv waits for req's reply. */
+ * holds c->lock. send fills req (its msg_id); recv waits for req's reply, and place (may be
+ * NULL) may receive its payload straight into the caller's memory (see vfu_recv_placed();
+ * reply->payload stays NULL then): it is asked only about that reply, never about an error
+ * reply or a message of the server's own. */
 int vfu_client_send_locked(struct vfu_client *c, struct vfu_hdr *req, uint16_t cmd,
 			   const struct iovec *iov, int iovcnt, const int *fds, size_t nfds,
 			   bool want_reply);
