@@ -5,7 +5,7 @@
 
 #include <uvfio/host.h>
 
-#include "core/client_backend.h"
+#include "client/backend.h"
 
 /* ---- sysfs.c ---- */
 const char *ksysfs_root(void);

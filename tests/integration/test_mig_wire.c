@@ -24,7 +24,7 @@
 #include <uvfio/migration.h>
 #include <uvfio/pci.h>
 
-#include "core/client_backend.h"
+#include "client/backend.h"
 #include "harness.h"
 
 #define XFER 4096u /* the servers' max_data_xfer_size */

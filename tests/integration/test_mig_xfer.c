@@ -24,7 +24,7 @@
 #include <uvfio/pci.h>
 #include <uvfio/uvfio.h>
 
-#include "core/client_backend.h"
+#include "client/backend.h"
 #include "harness.h"
 
 #define STD_XFER (1u << 20)

@@ -8,7 +8,7 @@
 #include <uvfio/migration.h>
 
 #include "client_fake.h"
-#include "core/client_backend.h"
+#include "client/backend.h"
 #include "util/vfio_compat.h"
 
 #define PC_JSON "{\"capabilities\":{\"uvfio\":{\"precopy_info\":true}}}"

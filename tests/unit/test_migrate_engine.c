@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The migration engine's arithmetic (lib/core/migrate_plan.c): rates, the stop-copy estimate,
+ * The migration engine's arithmetic (lib/client/migrate_plan.c): rates, the stop-copy estimate,
  * when the rounds stop, and the dirty-bitmap walk that decides which pages are copied; plus
  * the argument checks and error texts of save/load that need no device.
  */
@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "core/migrate_priv.h"
+#include "client/migrate_priv.h"
 #include "util/log.h"
 
 static void test_meter_rate(void **state)

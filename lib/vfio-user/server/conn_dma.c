@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vfio-user/server_priv.h"
+#include "vfio-user/server/server_priv.h"
 #include "util/log.h"
 
 static int send_dma(struct vfu_conn *c, int sock, uint16_t msg_id, uint64_t iova,

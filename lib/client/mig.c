@@ -11,7 +11,7 @@
 #include <uvfio/client.h>
 #include <uvfio/migration.h>
 
-#include "core/client_backend.h"
+#include "client/backend.h"
 #include "util/log.h"
 #include "util/vfio_compat.h"
 

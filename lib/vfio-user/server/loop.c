@@ -20,7 +20,7 @@
 
 #include <uvfio/dma.h>
 
-#include "vfio-user/server_priv.h"
+#include "vfio-user/server/server_priv.h"
 #include "util/log.h"
 
 #define SRV_DEFAULT_TIMEOUT_MS 5000u

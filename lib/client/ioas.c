@@ -14,7 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "core/client_backend.h"
+#include "client/backend.h"
 #include "util/log.h"
 
 #define IOAS_PAGE 4096u

@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/client_backend.h"
-#include "framing.h"
+#include "client/backend.h"
+#include "vfio-user/framing.h"
 
 #define VFU_CLIENT_DEFAULT_TIMEOUT_MS 5000
 /* max_data_xfer_size as we advertise it to every server (QEMU's figure), and the larger size a

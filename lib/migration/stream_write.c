@@ -31,7 +31,7 @@
 
 #include <uvfio/migration.h>
 
-#include "core/mig_stream_priv.h"
+#include "migration/stream_priv.h"
 #include "util/log.h"
 
 uint64_t uvfio_mig_stream_size(size_t nr_sections, uint64_t payload)

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/device_priv.h"
+#include "device/device_priv.h"
 #include "util/log.h"
 
 #define DATA_MASK (UVFIO_IRQ_SET_DATA_NONE | UVFIO_IRQ_SET_DATA_BOOL | UVFIO_IRQ_SET_DATA_EVENTFD)

@@ -15,7 +15,7 @@
 
 #include <uvfio/migration.h>
 
-#include "core/mig_stream_priv.h"
+#include "migration/stream_priv.h"
 #include "util/log.h"
 
 enum rstate {

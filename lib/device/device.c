@@ -9,7 +9,7 @@
 
 #include <uvfio/dma.h>
 
-#include "core/device_priv.h"
+#include "device/device_priv.h"
 #include "util/log.h"
 
 struct uvfio_device *uvfio_device_new(const struct uvfio_device_ops *ops, uint32_t flags,

@@ -20,9 +20,9 @@
 #include <uvfio/dma.h>
 #include <uvfio/migration.h>
 
-#include "core/device_priv.h"
-#include "core/feature_payloads.h"
-#include "core/mig_stream_priv.h"
+#include "device/device_priv.h"
+#include "migration/feature_payloads.h"
+#include "migration/stream_priv.h"
 #include "dma/dirty.h"
 #include "dma/gate.h"
 #include "util/log.h"

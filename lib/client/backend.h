@@ -9,7 +9,7 @@
 
 #include <uvfio/client.h>
 
-#include "core/feature_payloads.h"
+#include "migration/feature_payloads.h"
 
 struct uvfio_backend_ops {
 	const char *name;

@@ -6,7 +6,7 @@
  */
 #include <time.h>
 
-#include "core/migrate_priv.h"
+#include "client/migrate_priv.h"
 
 /* Below this much measured time a rate says more about the clock than the transfer. */
 #define MIG_METER_MIN_NS 10000ull

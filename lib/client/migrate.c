@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/migrate_priv.h"
+#include "client/migrate_priv.h"
 #include "util/log.h"
 
 #define MIG_PAGE 4096u

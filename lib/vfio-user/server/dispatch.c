@@ -13,8 +13,8 @@
 
 #include <uvfio/dma.h>
 
-#include "vfio-user/dispatch_mig.h"
-#include "vfio-user/server_priv.h"
+#include "vfio-user/server/dispatch_mig.h"
+#include "vfio-user/server/server_priv.h"
 #include "util/log.h"
 
 static const char *dev_name(struct vfu_conn *c)

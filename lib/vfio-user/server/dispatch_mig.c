@@ -14,7 +14,7 @@
 
 #include <uvfio/migration.h>
 
-#include "vfio-user/dispatch_mig.h"
+#include "vfio-user/server/dispatch_mig.h"
 #include "util/log.h"
 
 #define FEATURE_OPS (VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_PROBE)

@@ -3,7 +3,7 @@
 #ifndef UVFIO_VFIO_USER_DISPATCH_MIG_H
 #define UVFIO_VFIO_USER_DISPATCH_MIG_H
 
-#include "vfio-user/server_priv.h"
+#include "vfio-user/server/server_priv.h"
 
 int handle_mig_data_read(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply *r);
 int handle_mig_data_write(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply *r);

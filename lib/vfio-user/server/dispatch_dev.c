@@ -9,7 +9,7 @@
 
 #include <linux/vfio.h>
 
-#include "vfio-user/server_priv.h"
+#include "vfio-user/server/server_priv.h"
 #include "util/log.h"
 
 static const char *dev_name(struct vfu_conn *c)

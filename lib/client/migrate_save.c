@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/migrate_priv.h"
+#include "client/migrate_priv.h"
 #include "util/log.h"
 
 int mig_startable_state(struct uvfio_handle *h, uint32_t *state)

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "core/client_backend.h"
+#include "client/backend.h"
 #include "util/log.h"
 
 #define SCHEME_VFIO_USER "vfio-user:"

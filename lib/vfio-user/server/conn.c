@@ -13,7 +13,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "vfio-user/server_priv.h"
+#include "vfio-user/server/server_priv.h"
 #include "util/log.h"
 
 #define CONN_MAX_BATCH 64 /* messages handled per readable event, for fairness between devices */
