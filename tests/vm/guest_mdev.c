@@ -489,6 +489,7 @@ struct log_case {
 	uint64_t page_size;
 	uint32_t nr;
 	struct uvfio_dirty_range range;
+	bool stricter; /* uvfio refuses what the kernel takes (docs/kernel.md, quirks) */
 };
 
 static int raw_log_start(struct raw *r, const struct log_case *c)
@@ -528,7 +529,9 @@ static void step_dma_logging(void)
 	static const struct log_case cases[] = {
 		{ "1 MiB at 0, 4 KiB pages", 4096, 1, { 0, 1 << 20 } },
 		{ "an unaligned range", 4096, 1, { 100, 1 << 20 } },
-		{ "page size 3 (not a power of two)", 3, 1, { 0, 1 << 20 } },
+		/* The kernel's core checks ranges with IS_ALIGNED, which assumes a power of two,
+		 * and hands any page size to the driver; uvfio's API refuses it up front. */
+		{ "page size 3 (not a power of two)", 3, 1, { 0, 1 << 20 }, true },
 		{ "no ranges", 4096, 0, { 0, 1 << 20 } },
 	};
 	uint64_t kbits[4], ubits[4];
@@ -561,8 +564,13 @@ static void step_dma_logging(void)
 
 		uret[i] = uvfio_dirty_start(h, &cases[i].range, cases[i].nr, &page);
 		uvfio_dirty_stop(h);
-		result(kret[i] == uret[i], "DMA logging start, %s: kernel %s, uvfio %s",
-		       cases[i].what, strerror(-kret[i]), strerror(-uret[i]));
+		if (cases[i].stricter)
+			result(kret[i] == 0 && uret[i] == -EINVAL,
+			       "DMA logging start, %s: kernel %s, uvfio %s (stricter, as documented)",
+			       cases[i].what, strerror(-kret[i]), strerror(-uret[i]));
+		else
+			result(kret[i] == uret[i], "DMA logging start, %s: kernel %s, uvfio %s",
+			       cases[i].what, strerror(-kret[i]), strerror(-uret[i]));
 	}
 	uint64_t page = 4096;
 	uvfio_dirty_start(h, &cases[0].range, 1, &page);
