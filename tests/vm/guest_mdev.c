@@ -318,6 +318,15 @@ static void step_save_load(void)
 	rc = run(out, sizeof(out), "uvfio load %s /tmp/mtty.bin", url_b);
 	result(rc == 0 && check_state(url_b, &u, detail, sizeof(detail)),
 	       "uvfio load into B gives A's state (%s)", detail);
+	/* Not mtty's data (its magic zeroed): mtty's resume write answers EFAULT; one byte more
+	 * than a port's data: ENOMEM. Errnos that do not name the cause (docs/kernel.md). */
+	rc = run(out, sizeof(out), "head -c 60 /dev/zero >/tmp/zero.bin && "
+		 "uvfio load %s /tmp/zero.bin", url_b);
+	result(rc == 1 && strstr(out, "Bad address"), "another driver's 60 bytes: mtty says EFAULT");
+	rc = run(out, sizeof(out), "head -c 61 /dev/zero >/tmp/long.bin && "
+		 "uvfio load %s /tmp/long.bin", url_b);
+	result(rc == 1 && strstr(out, "Cannot allocate memory"),
+	       "61 bytes into a one-port mtty: mtty says ENOMEM");
 	/* A short stream: mtty's RESUMING -> STOP refuses to load it. */
 	rc = run(out, sizeof(out), "head -c 40 /tmp/mtty.bin >/tmp/short.bin && "
 		 "uvfio load %s /tmp/short.bin", url_b);
@@ -527,12 +536,12 @@ static int raw_log_report(struct raw *r, uint64_t iova, uint64_t len, uint64_t p
 static void step_dma_logging(void)
 {
 	static const struct log_case cases[] = {
-		{ "1 MiB at 0, 4 KiB pages", 4096, 1, { 0, 1 << 20 } },
-		{ "an unaligned range", 4096, 1, { 100, 1 << 20 } },
+		{ "1 MiB at 0, 4 KiB pages", 4096, 1, { 0, 1 << 20 }, false },
+		{ "an unaligned range", 4096, 1, { 100, 1 << 20 }, false },
 		/* The kernel's core checks ranges with IS_ALIGNED, which assumes a power of two,
 		 * and hands any page size to the driver; uvfio's API refuses it up front. */
 		{ "page size 3 (not a power of two)", 3, 1, { 0, 1 << 20 }, true },
-		{ "no ranges", 4096, 0, { 0, 1 << 20 } },
+		{ "no ranges", 4096, 0, { 0, 1 << 20 }, false },
 	};
 	uint64_t kbits[4], ubits[4];
 	struct uvfio_handle *h;
@@ -637,6 +646,10 @@ static void step_mixed(void)
 		       strstr(out, "\"edu-mig\""),
 	       "edu-mig's saved state into the mtty: refused, naming the stream's device (exit %d)",
 	       rc);
+	/* Device to device: no up-front check, the destination refuses the first write. */
+	rc = run(out, sizeof(out), "uvfio migrate %s /tmp/edu-mig.sock", url_a);
+	result(rc == 1 && strstr(out, "writing device data"),
+	       "uvfio migrate mtty -> edu-mig fails at the destination's first write (exit %d)", rc);
 	if (pid > 0) {
 		kill(pid, SIGTERM);
 		waitpid(pid, NULL, 0);
