@@ -253,9 +253,10 @@ int uvfio_mdev_list(struct uvfio_mdev **out, size_t *count)
 static int random_uuid(char out[UVFIO_MDEV_UUID_LEN])
 {
 	uint8_t b[16];
+	ssize_t n = getrandom(b, sizeof(b), 0);
 
-	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
-		return -errno ? -errno : -EIO;
+	if (n != (ssize_t)sizeof(b))
+		return n < 0 ? -errno : -EIO;
 	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
 	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
 	snprintf(out, UVFIO_MDEV_UUID_LEN,
