@@ -89,15 +89,15 @@ static int open_cdev(struct kdev *d)
 {
 	char name[32], path[64];
 
-	if (ksysfs_vfio_cdev(d->name, name, sizeof(name)) < 0 && d->mdev) {
-		log_err("iommufd: no mediated device %s with a vfio cdev (`uvfio list` shows the "
-			"instances; the kernel needs CONFIG_VFIO_DEVICE_CDEV, else use ?iommu=type1)",
-			d->name);
-		return -ENODEV;
-	}
 	if (ksysfs_vfio_cdev(d->name, name, sizeof(name)) < 0) {
-		log_err("iommufd: %s has no vfio cdev: bind it to vfio-pci (`uvfio bind %s`); the "
-			"kernel needs CONFIG_VFIO_DEVICE_CDEV, else use ?iommu=type1", d->name, d->name);
+		if (d->mdev)
+			log_err("iommufd: no mediated device %s with a vfio cdev (`uvfio list` shows "
+				"the instances; the kernel needs CONFIG_VFIO_DEVICE_CDEV, else use "
+				"?iommu=type1)", d->name);
+		else
+			log_err("iommufd: %s has no vfio cdev: bind it to vfio-pci (`uvfio bind %s`); "
+				"the kernel needs CONFIG_VFIO_DEVICE_CDEV, else use ?iommu=type1",
+				d->name, d->name);
 		return -ENODEV;
 	}
 	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", name);
