@@ -483,7 +483,8 @@ static void step_fsm(void)
 				strncat(kref, name, sizeof(kref) - strlen(kref) - 1);
 			if (uret < 0)
 				strncat(uref, name, sizeof(uref) - strlen(uref) - 1);
-			same &= (kret < 0) == (uret < 0);
+			/* Refused by both, with the same errno (-EINVAL), or by neither. */
+			same &= kret < 0 ? kret == uret : uret == 0;
 		}
 		result(same, "from %s the kernel refuses [ %s] and uvfio's FSM [ %s]",
 		       uvfio_mig_state_name(from), kref, uref);
