@@ -73,7 +73,7 @@ run_vm() {
 		-device e1000,bus=br0,addr=01.0 -device edu,bus=br0,addr=02.0 \
 		-net none -vga none -nographic -no-reboot \
 		-kernel "$kernel" -initrd "$initrd" \
-		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=3 uvfio.iommu=$path uvfio.auto=$auto${UVFIO_VM_TESTS:+ uvfio.tests=$UVFIO_VM_TESTS}" \
+		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=3 no_timer_check uvfio.iommu=$path uvfio.auto=$auto${UVFIO_VM_TESTS:+ uvfio.tests=$UVFIO_VM_TESTS}" \
 		>"$out" 2>"$work/$name.qemu-stderr" </dev/null || rc=$?
 	# Only lines the guest test printed count: the console also carries kernel noise.
 	grep -a '^uvfio-vm| ' "$out" | tr -d '\r' | sed 's/^uvfio-vm| //' >"$work/$name.results" || true
