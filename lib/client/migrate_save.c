@@ -7,8 +7,46 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/backend.h"
 #include "client/migrate_priv.h"
 #include "util/log.h"
+
+/* The first bytes of every stream a uvfio device writes (lib/migration/stream_write.c); a
+ * kernel VFIO device's data is its driver's own opaque bytes, without them. */
+#define UVFIO_STREAM_MAGIC "UVFIOMIG"
+#define UVFIO_STREAM_HDR 64
+
+static bool is_kernel(struct uvfio_handle *h)
+{
+	return h->ops == &uvfio_kernel_type1_backend || h->ops == &uvfio_kernel_iommufd_backend;
+}
+
+static bool is_uvfio_stream(const uint8_t *buf, size_t len)
+{
+	return len >= 8 && memcmp(buf, UVFIO_STREAM_MAGIC, 8) == 0;
+}
+
+/* A uvfio stream offered to a kernel device: refused before the device is touched, naming the
+ * device the stream's header says it is for (its driver would only see garbage). */
+static int refuse_uvfio_stream(const uint8_t *buf, size_t len)
+{
+	char driver[33] = "?";
+	unsigned vendor = 0, device = 0;
+
+	if (len >= UVFIO_STREAM_HDR) {
+		vendor = (unsigned)(buf[16] | buf[17] << 8);
+		device = (unsigned)(buf[18] | buf[19] << 8);
+		memcpy(driver, buf + 28, 32);
+		driver[32] = '\0';
+		for (char *c = driver; *c; c++)
+			if (*c < 0x20 || *c > 0x7e)
+				*c = '?';
+	}
+	log_err("load: refused: the stream is a uvfio migration stream, written by a uvfio device "
+		"(%04x:%04x, driver \"%s\"); this is a kernel VFIO device, whose driver loads "
+		"only its own data", vendor, device, driver);
+	return -ENODEV;
+}
 
 int mig_startable_state(struct uvfio_handle *h, uint32_t *state)
 {
@@ -94,6 +132,8 @@ int uvfio_migrate_load(struct uvfio_handle *h, const void *buf, size_t len, uint
 
 	if (!h || (len && !buf))
 		return -EINVAL;
+	if (is_kernel(h) && is_uvfio_stream(buf, len))
+		return refuse_uvfio_stream(buf, len);
 	final_state = final_state ? final_state : UVFIO_MIG_STATE_RUNNING;
 	if (final_state != UVFIO_MIG_STATE_RUNNING && final_state != UVFIO_MIG_STATE_STOP)
 		return -EINVAL;
@@ -110,6 +150,13 @@ int uvfio_migrate_load(struct uvfio_handle *h, const void *buf, size_t len, uint
 	/* A refusal while writing is the device's verdict; the commit would only repeat it. */
 	if (ret == 0)
 		ret = uvfio_mig_set_state(h, UVFIO_MIG_STATE_STOP, NULL);
+	if (ret < 0 && !is_kernel(h) && len && !is_uvfio_stream(buf, len)) {
+		/* What a kernel device saved (`uvfio save vfio:...`): no header to name a device. */
+		log_err("load: the device refused the stream (%s): it has no uvfio header (\"%s\"), "
+			"so it is a kernel VFIO device's own driver data, which only a kernel device "
+			"of that driver loads", strerror(-ret), UVFIO_STREAM_MAGIC);
+		return -ENODEV;
+	}
 	if (ret < 0) {
 		log_err("load: the device refused the stream: %s", uvfio_migrate_strerror(ret));
 		return ret;

@@ -73,15 +73,15 @@ static int bind_dev(struct kdev *d, int iommufd, uint32_t *devid)
 	}
 	ret = -errno;
 
-	group = ksysfs_group(d->bdf);
+	group = ksysfs_group(d->name);
 	if ((ret == -EBUSY || ret == -EPERM) && group >= 0 &&
-	    uvfio_host_group_viable(group, d->bdf, why, sizeof(why)) == 0) {
+	    uvfio_host_group_viable(group, d->name, why, sizeof(why)) == 0) {
 		log_err("iommufd: %s: IOMMU group %d is not viable: %s bound to a host driver; "
-			"bind every device of the group for VFIO (`uvfio bind --group`)", d->bdf,
+			"bind every device of the group for VFIO (`uvfio bind --group`)", d->name,
 			group, why);
 		return ret;
 	}
-	log_err("iommufd: %s: VFIO_DEVICE_BIND_IOMMUFD: %s", d->bdf, strerror(-ret));
+	log_err("iommufd: %s: VFIO_DEVICE_BIND_IOMMUFD: %s", d->name, strerror(-ret));
 	return ret;
 }
 
@@ -89,9 +89,15 @@ static int open_cdev(struct kdev *d)
 {
 	char name[32], path[64];
 
-	if (ksysfs_vfio_cdev(d->bdf, name, sizeof(name)) < 0) {
-		log_err("iommufd: %s has no vfio cdev: bind it to vfio-pci (`uvfio bind %s`); the "
-			"kernel needs CONFIG_VFIO_DEVICE_CDEV, else use ?iommu=type1", d->bdf, d->bdf);
+	if (ksysfs_vfio_cdev(d->name, name, sizeof(name)) < 0) {
+		if (d->mdev)
+			log_err("iommufd: no mediated device %s with a vfio cdev (`uvfio list` shows "
+				"the instances; the kernel needs CONFIG_VFIO_DEVICE_CDEV, else use "
+				"?iommu=type1)", d->name);
+		else
+			log_err("iommufd: %s has no vfio cdev: bind it to vfio-pci (`uvfio bind %s`); "
+				"the kernel needs CONFIG_VFIO_DEVICE_CDEV, else use ?iommu=type1",
+				d->name, d->name);
 		return -ENODEV;
 	}
 	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", name);
@@ -120,9 +126,10 @@ static int ifd_open(struct uvfio_handle *h, const char *path)
 	}
 	d->fd = -1;
 	d->backend = idv;
-	ret = kdev_parse_path(path, d->bdf, iommu, sizeof(iommu));
+	ret = kdev_parse_path(path, d->name, iommu, sizeof(iommu));
+	d->mdev = ret == 0 && !strchr(d->name, ':');
 	if (ret < 0)
-		log_err("iommufd: \"%s\": expected BDF[?iommu=type1|iommufd]", path);
+		log_err("iommufd: \"%s\": expected BDF|UUID[?iommu=type1|iommufd]", path);
 	if (ret == 0)
 		ret = open_cdev(d);
 	if (ret < 0) {
@@ -215,7 +222,7 @@ static int ifd_attach(struct uvfio_handle *h, struct uvfio_ioas *ioas)
 		at.pt_id = io->id;
 		if (ioctl(d->fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) < 0) {
 			ret = -errno;
-			log_err("iommufd: %s: VFIO_DEVICE_ATTACH_IOMMUFD_PT: %s", d->bdf,
+			log_err("iommufd: %s: VFIO_DEVICE_ATTACH_IOMMUFD_PT: %s", d->name,
 				strerror(errno));
 		}
 	}
@@ -239,7 +246,7 @@ static void ifd_detach(struct uvfio_handle *h, struct uvfio_ioas *ioas)
 
 	pthread_mutex_lock(&ifd_lock);
 	if (ioctl(d->fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &de) < 0)
-		log_warn("iommufd: %s: VFIO_DEVICE_DETACH_IOMMUFD_PT: %s", d->bdf, strerror(errno));
+		log_warn("iommufd: %s: VFIO_DEVICE_DETACH_IOMMUFD_PT: %s", d->name, strerror(errno));
 	if (idv->ioas && !--idv->ioas->attached) {
 		ioas_destroy(idv->ioas);
 		if (slot)

@@ -16,25 +16,31 @@ const char *ksysfs_modprobe(void);
 int ksysfs_read(const char *rel, char *buf, size_t len);
 int ksysfs_write(const char *rel, const char *val);
 bool ksysfs_exists(const char *rel);
-/* IOMMU group number of a device (canonical BDF), -ENOENT when it has none. */
-int ksysfs_group(const char *bdf);
+/* A kernel VFIO device is named by a canonical BDF (PCI) or a canonical UUID (mdev): its sysfs
+ * directory below the root, "bus/pci/devices/BDF" or "bus/mdev/devices/UUID". */
+int ksysfs_dev_dir(const char *name, char *rel, size_t len);
+/* IOMMU group number of a device (BDF or UUID), -ENOENT when it has none. */
+int ksysfs_group(const char *name);
 /* Driver name or "" (returns 0), -ENOENT if the device does not exist. */
-int ksysfs_driver(const char *bdf, char *buf, size_t len);
+int ksysfs_driver(const char *name, char *buf, size_t len);
 /* May this driver stay bound while another member of its group is used through VFIO? */
 bool ksysfs_driver_vfio_safe(const char *driver);
 bool ksysfs_driver_is_vfio(const char *driver);
-/* "vfioN" of the device's cdev, -ENOENT when the kernel has no cdev for it. */
-int ksysfs_vfio_cdev(const char *bdf, char *name, size_t len);
+/* "vfioN" of the device's cdev (BDF or UUID), -ENOENT when the kernel has no cdev for it. */
+int ksysfs_vfio_cdev(const char *dev, char *name, size_t len);
+/* Last component of a symlink's target below the root. */
+int ksysfs_link_base(const char *rel, char *buf, size_t len);
 
 /* ---- vfio_dev.c: ops on an open, usable device fd ---- */
 struct kdev {
 	int fd; /* device fd */
-	char bdf[UVFIO_BDF_LEN];
+	char name[UVFIO_MDEV_UUID_LEN]; /* BDF, or UUID of an mdev (what GET_DEVICE_FD takes) */
 	uint32_t num_regions;
 	uint64_t *region_offset; /* UINT64_MAX: not asked yet */
 	void *backend; /* type1 group or iommufd binding */
 	int mig_fd; /* data_fd of the migration session, valid if has_mig_fd */
 	bool has_mig_fd;
+	bool mdev; /* name is a UUID */
 };
 
 /* Capability chain of a region info buffer (offsets from buf): sparse mmap, type, MSI-X. */
@@ -64,8 +70,9 @@ ssize_t kmig_data_rw(struct uvfio_handle *h, void *buf, size_t count, bool is_wr
 int kmig_precopy_info(struct uvfio_handle *h, uint64_t *initial_bytes, uint64_t *dirty_bytes);
 void kmig_close(struct kdev *d);
 
-/* Parses "BDF[?iommu=type1|iommufd]"; iommu gets "" when absent. */
-int kdev_parse_path(const char *path, char bdf[UVFIO_BDF_LEN], char *iommu, size_t iommu_len);
+/* Parses "BDF|UUID[?iommu=type1|iommufd]" into a canonical name; iommu gets "" when absent. */
+int kdev_parse_path(const char *path, char name[UVFIO_MDEV_UUID_LEN], char *iommu,
+		    size_t iommu_len);
 
 /* ---- maps.c: a shared kernel address space is mapped once, counted per attached device ---- */
 struct kmap {

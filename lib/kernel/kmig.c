@@ -178,7 +178,7 @@ ssize_t kmig_data_rw(struct uvfio_handle *h, void *buf, size_t count, bool is_wr
 	size_t done = 0;
 
 	if (!d->has_mig_fd) {
-		log_warn("%s: no migration data session", d->bdf);
+		log_warn("%s: no migration data session", d->name);
 		return -EINVAL;
 	}
 	while (done < count) {

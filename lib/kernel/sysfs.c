@@ -137,7 +137,7 @@ bool ksysfs_exists(const char *rel)
 }
 
 /* Last component of a symlink's target below the root ("../../kernel/iommu_groups/5" -> "5"). */
-static int link_base(const char *rel, char *buf, size_t len)
+int ksysfs_link_base(const char *rel, char *buf, size_t len)
 {
 	char path[PATH_MAX], target[PATH_MAX];
 	const char *base;
@@ -158,14 +158,30 @@ static int link_base(const char *rel, char *buf, size_t len)
 	return 0;
 }
 
-int ksysfs_group(const char *bdf)
+int ksysfs_dev_dir(const char *name, char *rel, size_t len)
 {
-	char rel[128], name[32], *end;
+	char uuid[UVFIO_MDEV_UUID_LEN];
+	int n;
+
+	/* Only the canonical (lower-case) UUID is a directory name sysfs has. */
+	if (uvfio_mdev_parse_uuid(name, uuid) == 0 && strcmp(uuid, name) == 0)
+		n = snprintf(rel, len, "bus/mdev/devices/%s", name);
+	else
+		n = snprintf(rel, len, "bus/pci/devices/%s", name);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int ksysfs_group(const char *dev)
+{
+	char rel[160], name[32], *end;
 	long g;
 	int ret;
 
-	snprintf(rel, sizeof(rel), "bus/pci/devices/%s/iommu_group", bdf);
-	ret = link_base(rel, name, sizeof(name));
+	ret = ksysfs_dev_dir(dev, rel, sizeof(rel) - 16);
+	if (ret < 0)
+		return ret;
+	strcat(rel, "/iommu_group");
+	ret = ksysfs_link_base(rel, name, sizeof(name));
 	if (ret < 0)
 		return ret == -EINVAL ? -ENOENT : ret;
 	errno = 0;
@@ -175,16 +191,18 @@ int ksysfs_group(const char *bdf)
 	return (int)g;
 }
 
-int ksysfs_driver(const char *bdf, char *buf, size_t len)
+int ksysfs_driver(const char *dev, char *buf, size_t len)
 {
-	char rel[128];
+	char rel[160];
 	int ret;
 
-	snprintf(rel, sizeof(rel), "bus/pci/devices/%s", bdf);
+	ret = ksysfs_dev_dir(dev, rel, sizeof(rel) - 16);
+	if (ret < 0)
+		return ret;
 	if (!ksysfs_exists(rel))
 		return -ENOENT;
-	snprintf(rel, sizeof(rel), "bus/pci/devices/%s/driver", bdf);
-	ret = link_base(rel, buf, len);
+	strcat(rel, "/driver");
+	ret = ksysfs_link_base(rel, buf, len);
 	if (ret == -ENOENT) {
 		buf[0] = '\0';
 		return 0;
@@ -205,14 +223,16 @@ bool ksysfs_driver_vfio_safe(const char *driver)
 	       strcmp(driver, "pcieport") == 0;
 }
 
-int ksysfs_vfio_cdev(const char *bdf, char *name, size_t len)
+int ksysfs_vfio_cdev(const char *dev, char *name, size_t len)
 {
-	char rel[128], path[PATH_MAX];
+	char rel[160], path[PATH_MAX];
 	struct dirent *e;
 	DIR *dir;
 	int ret = -ENOENT;
 
-	snprintf(rel, sizeof(rel), "bus/pci/devices/%s/vfio-dev", bdf);
+	if (ksysfs_dev_dir(dev, rel, sizeof(rel) - 16) < 0)
+		return -ENAMETOOLONG;
+	strcat(rel, "/vfio-dev");
 	if (full_path(rel, path, sizeof(path)) < 0)
 		return -ENAMETOOLONG;
 	dir = opendir(path);

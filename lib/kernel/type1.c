@@ -199,10 +199,15 @@ static int t1_open_locked(struct kdev *d)
 	struct t1_group *g;
 	int id, ret;
 
-	id = ksysfs_group(d->bdf);
+	id = ksysfs_group(d->name);
+	if (id < 0 && d->mdev) {
+		log_err("type1: no mediated device %s with an IOMMU group (`uvfio list` shows the "
+			"instances; `uvfio mdev create` makes one)", d->name);
+		return -ENODEV;
+	}
 	if (id < 0) {
 		log_err("type1: %s has no IOMMU group (no such device, or no IOMMU: boot with "
-			"intel_iommu=on)", d->bdf);
+			"intel_iommu=on)", d->name);
 		return -ENODEV;
 	}
 	for (g = t1_groups; g && g->id != id; g = g->next)
@@ -214,7 +219,7 @@ static int t1_open_locked(struct kdev *d)
 	}
 	g->users++;
 	d->backend = g;
-	d->fd = get_device_fd(g, d->bdf);
+	d->fd = get_device_fd(g, d->name);
 	if (d->fd < 0) {
 		ret = d->fd;
 		group_put(g);
@@ -232,9 +237,10 @@ static int t1_open(struct uvfio_handle *h, const char *path)
 	if (!d)
 		return -ENOMEM;
 	d->fd = -1;
-	ret = kdev_parse_path(path, d->bdf, iommu, sizeof(iommu));
+	ret = kdev_parse_path(path, d->name, iommu, sizeof(iommu));
+	d->mdev = ret == 0 && !strchr(d->name, ':');
 	if (ret < 0) {
-		log_err("type1: \"%s\": expected BDF[?iommu=type1|iommufd]", path);
+		log_err("type1: \"%s\": expected BDF|UUID[?iommu=type1|iommufd]", path);
 		free(d);
 		return ret;
 	}
@@ -283,7 +289,7 @@ static int move_group(struct uvfio_handle *h, struct t1_container *c)
 
 	if (g->users != 1 || old->ioas) {
 		log_err("type1: %s: its IOMMU group %d is in use by another IOAS or device; devices "
-			"of one group share one IOAS", d->bdf, g->id);
+			"of one group share one IOAS", d->name, g->id);
 		return -EBUSY;
 	}
 	close(d->fd);
@@ -292,13 +298,13 @@ static int move_group(struct uvfio_handle *h, struct t1_container *c)
 	old->groups--;
 	ret = group_join(g, c);
 	if (ret < 0 && group_join(g, old) < 0)
-		log_err("type1: %s: group %d lost its container", d->bdf, g->id);
+		log_err("type1: %s: group %d lost its container", d->name, g->id);
 	if (ret == 0)
 		container_free(old);
-	d->fd = get_device_fd(g, d->bdf);
+	d->fd = get_device_fd(g, d->name);
 	if (d->fd < 0)
 		return d->fd;
-	log_info("type1: %s joined a shared container (device reopened)", d->bdf);
+	log_info("type1: %s joined a shared container (device reopened)", d->name);
 	return ret;
 }
 

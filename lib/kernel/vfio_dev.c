@@ -32,7 +32,7 @@ int kdev_init(struct kdev *d)
 	if (ioctl(d->fd, VFIO_DEVICE_GET_INFO, &info) < 0) {
 		int ret = -errno;
 
-		log_err("%s: VFIO_DEVICE_GET_INFO: %s", d->bdf, strerror(errno));
+		log_err("%s: VFIO_DEVICE_GET_INFO: %s", d->name, strerror(errno));
 		return ret;
 	}
 	d->num_regions = info.num_regions;
@@ -152,7 +152,7 @@ int kdev_region_info(struct uvfio_handle *h, uint32_t index, struct uvfio_region
 	if (ret == 0 && index < d->num_regions)
 		d->region_offset[index] = ri->offset;
 	if (ret < 0)
-		log_err("%s: region %u: malformed capability chain", d->bdf, index);
+		log_err("%s: region %u: malformed capability chain", d->name, index);
 	free(ri);
 	return ret;
 }
@@ -302,7 +302,8 @@ int kdev_feature(struct uvfio_handle *h, uint32_t flags, const void *data, size_
 	return ret;
 }
 
-int kdev_parse_path(const char *path, char bdf[UVFIO_BDF_LEN], char *iommu, size_t iommu_len)
+int kdev_parse_path(const char *path, char name[UVFIO_MDEV_UUID_LEN], char *iommu,
+		    size_t iommu_len)
 {
 	char buf[64];
 	const char *q;
@@ -316,7 +317,7 @@ int kdev_parse_path(const char *path, char bdf[UVFIO_BDF_LEN], char *iommu, size
 		return -EINVAL;
 	memcpy(buf, path, n);
 	buf[n] = '\0';
-	if (uvfio_host_parse_bdf(buf, bdf) < 0)
+	if (uvfio_host_parse_bdf(buf, name) < 0 && uvfio_mdev_parse_uuid(buf, name) < 0)
 		return -EINVAL;
 	iommu[0] = '\0';
 	if (!q)

@@ -535,7 +535,7 @@ static void test_cdev_lookup(void **state)
 
 static void test_parse_path_and_select(void **state)
 {
-	char bdf[UVFIO_BDF_LEN], iommu[16];
+	char bdf[UVFIO_MDEV_UUID_LEN], iommu[16];
 
 	(void)state;
 	assert_int_equal(kdev_parse_path("0000:00:03.0", bdf, iommu, sizeof(iommu)), 0);

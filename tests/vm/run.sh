@@ -8,7 +8,9 @@
 # Usage: tests/vm/run.sh BUILD_DIR   (BUILD_DIR is accepted for `make check`; the guest binaries
 # are linked statically in tests/vm/work/, which is also where everything else is kept.)
 # Env: UVFIO_VM_KERNEL=bzImage (default ../shared/vm/linux-6.12-vfio.bzImage, rebuilt when
-# missing), UVFIO_VM_TIMEOUT=seconds per boot (default 600), UVFIO_VM_ACCEL=tcg|kvm.
+# missing), UVFIO_VM_TIMEOUT=seconds per boot (default 600), UVFIO_VM_ACCEL=tcg|kvm,
+# UVFIO_VM_ONLY=RUN (one of the three run names below, while developing),
+# UVFIO_VM_TESTS=kernel,mdev (which guest_*.c programs run; default both).
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -51,10 +53,15 @@ make_initramfs "$work/initramfs.img" ""
 make_initramfs "$work/initramfs-debian.img" "$work/debian/modules"
 [ -f "$work/nvme.img" ] || truncate -s 16M "$work/nvme.img"
 
-failures=0
+failures=0 ran=0
 # $1: name, $2: kernel, $3: initramfs, $4: iommu path, $5: what "vfio:BDF" should pick
 run_vm() {
-	local name=$1 kernel=$2 initrd=$3 path=$4 auto=$5 out=$work/$1.log rc=0 summary
+	local name=$1 kernel=$2 initrd=$3 path=$4 auto=$5 out=$work/$1.log rc=0 summary runs
+	if [ -n "${UVFIO_VM_ONLY:-}" ] && [ "$UVFIO_VM_ONLY" != "$name" ]; then
+		log "skipping $name (UVFIO_VM_ONLY=$UVFIO_VM_ONLY)"
+		return
+	fi
+	ran=$((ran + 1))
 	log "booting $name ($path)"
 	timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 \
 		-machine q35,kernel-irqchip=split -accel "$accel" -cpu max -m 1G -smp 2 \
@@ -66,12 +73,15 @@ run_vm() {
 		-device e1000,bus=br0,addr=01.0 -device edu,bus=br0,addr=02.0 \
 		-net none -vga none -nographic -no-reboot \
 		-kernel "$kernel" -initrd "$initrd" \
-		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=3 uvfio.iommu=$path uvfio.auto=$auto" \
+		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=3 no_timer_check uvfio.iommu=$path uvfio.auto=$auto${UVFIO_VM_TESTS:+ uvfio.tests=$UVFIO_VM_TESTS}" \
 		>"$out" 2>"$work/$name.qemu-stderr" </dev/null || rc=$?
 	# Only lines the guest test printed count: the console also carries kernel noise.
 	grep -a '^uvfio-vm| ' "$out" | tr -d '\r' | sed 's/^uvfio-vm| //' >"$work/$name.results" || true
 	sed 's/^/    /' "$work/$name.results" >&2
-	summary=$(grep -aE '^[0-9]+ passed, [0-9]+ failed$' "$work/$name.results" | tail -n 1 || true)
+	# One summary per guest program that ran, added up.
+	runs=$(grep -c '^run guest_' "$work/$name.results" || true)
+	summary=$(awk -v runs="$runs" '/^[0-9]+ passed, [0-9]+ failed$/ { p += $1; f += $3; n++ }
+		END { if (n && n == runs) printf "%d passed, %d failed", p, f }' "$work/$name.results")
 	if [ "$rc" -ne 0 ]; then
 		log "$name: FAILED: QEMU exited with $rc (124: timeout); console in $out"
 		sed 's/^/    qemu: /' "$work/$name.qemu-stderr" | tail -n 5 >&2
@@ -93,7 +103,7 @@ run_vm linux-6.12-iommufd "$image" "$work/initramfs.img" iommufd iommufd
 run_vm debian-6.1-type1 "$work/debian/vmlinuz" "$work/initramfs-debian.img" type1 type1
 
 if [ "$failures" -ne 0 ]; then
-	log "$failures of 3 guest runs failed"
+	log "$failures of $ran guest runs failed"
 	exit 1
 fi
-log "all 3 guest runs passed"
+log "all $ran guest runs passed"

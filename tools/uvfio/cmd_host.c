@@ -14,10 +14,12 @@
 int cmd_list(int argc, char **argv);
 int cmd_bind(int argc, char **argv);
 int cmd_unbind(int argc, char **argv);
+int host_configure_from_env(void);
+void list_mdevs(void);
 #endif
 
 /* Environment overrides let the commands run against a fake sysfs tree (tests). */
-static int configure_from_env(void)
+int host_configure_from_env(void)
 {
 	struct uvfio_host_config cfg = {
 		.sysfs_root = getenv("UVFIO_SYSFS_ROOT"),
@@ -35,7 +37,9 @@ static int configure_from_env(void)
 static const char list_usage[] =
 	"usage: uvfio list\n"
 	"  PCI devices with IOMMU group, driver and whether the group can be used through VFIO\n"
-	"  (every member bound to a vfio driver, pci-stub, pcieport or to none).\n";
+	"  (every member bound to a vfio driver, pci-stub, pcieport or to none); then, when the\n"
+	"  kernel has any, mediated device parents with their types (free instances, device API,\n"
+	"  name or description) and the mdev instances (vfio:UUID) with group and cdev.\n";
 
 int cmd_list(int argc, char **argv)
 {
@@ -49,7 +53,7 @@ int cmd_list(int argc, char **argv)
 		fputs(list_usage, help ? stdout : stderr);
 		return help ? 0 : 2;
 	}
-	if (configure_from_env() < 0)
+	if (host_configure_from_env() < 0)
 		return 2;
 	ret = uvfio_host_list(&devs, &n);
 	if (ret < 0) {
@@ -75,6 +79,7 @@ int cmd_list(int argc, char **argv)
 		       d->driver[0] ? d->driver : "-", state);
 	}
 	free(devs);
+	list_mdevs();
 	return 0;
 }
 
@@ -107,7 +112,7 @@ int cmd_bind(int argc, char **argv)
 		fputs(bind_usage, stderr);
 		return 2;
 	}
-	if (configure_from_env() < 0)
+	if (host_configure_from_env() < 0)
 		return 2;
 	if (uvfio_host_bind(argv[optind], flags) < 0)
 		return 1;
@@ -136,7 +141,7 @@ int cmd_unbind(int argc, char **argv)
 		fputs(unbind_usage, stderr);
 		return 2;
 	}
-	if (configure_from_env() < 0)
+	if (host_configure_from_env() < 0)
 		return 2;
 	if (uvfio_host_unbind(argv[optind]) < 0)
 		return 1;

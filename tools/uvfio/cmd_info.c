@@ -120,6 +120,12 @@ static int show_irqs(struct out *o, struct uvfio_handle *h, uint32_t n)
 		struct uvfio_irq_info irq;
 		int ret = uvfio_get_irq_info(h, i, &irq);
 
+		/* An mdev may count the PCI irq indexes but answer only those it emulates (mtty:
+		 * INTx and MSI, -EINVAL for the rest): shown as none, as vfio-pci shows them. */
+		if (ret == -EINVAL) {
+			irq = (struct uvfio_irq_info){ .index = i };
+			ret = 0;
+		}
 		if (ret < 0) {
 			fprintf(stderr, "uvfio info: irq index %u: %s\n", i, strerror(-ret));
 			out_end(o);

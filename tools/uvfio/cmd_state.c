@@ -220,11 +220,20 @@ int cmd_load(int argc, char **argv)
 			uvfio_set_msg_timeout(h, msg_timeout);
 		ret = uvfio_migrate_load(h, buf ? buf : (const uint8_t *)"", len,
 					 stop ? UVFIO_MIG_STATE_STOP : UVFIO_MIG_STATE_RUNNING);
-		if (ret < 0)
+		if (ret < 0) {
 			fprintf(stderr, "uvfio load: cannot load %s into %s: %s (%s)\n", file, url,
 				uvfio_migrate_strerror(ret), strerror(-ret));
-		else
+			/* A refused load leaves the device in RESUMING. A vfio-user server resets
+			 * its device when we leave, but a kernel driver need not (mtty keeps its
+			 * migration state across close): reset it, so the next user does not find
+			 * it stuck in RESUMING. */
+			int err = uvfio_reset(h);
+			if (err < 0 && err != -ENOTTY)
+				fprintf(stderr, "uvfio load: %s: reset after the refusal: %s\n", url,
+					strerror(-err));
+		} else {
 			printf("loaded %zu bytes of device state into %s\n", len, url);
+		}
 		uvfio_close(h);
 	}
 	if (mapped)

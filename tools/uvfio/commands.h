@@ -18,6 +18,11 @@ int cmd_write(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_bind(int argc, char **argv);
 int cmd_unbind(int argc, char **argv);
+/* UVFIO_SYSFS_ROOT & co. from the environment; -EINVAL (message printed) if bad. */
+int host_configure_from_env(void);
+/* tools/uvfio/cmd_mdev.c: mediated devices. list_mdevs() is the mdev part of `uvfio list`. */
+int cmd_mdev(int argc, char **argv);
+void list_mdevs(void);
 /* tools/uvfio/cmd_migrate.c, cmd_state.c (migration). */
 int cmd_migrate(int argc, char **argv);
 int cmd_save(int argc, char **argv);

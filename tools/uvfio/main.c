@@ -29,6 +29,7 @@ static const struct command commands[] = {
 	{ "list", cmd_list, "list host PCI devices and their VFIO state" },
 	{ "bind", cmd_bind, "bind a host PCI device to vfio-pci" },
 	{ "unbind", cmd_unbind, "give a host PCI device back to its driver" },
+	{ "mdev", cmd_mdev, "create or remove a mediated device (mdev)" },
 	{ "migrate", cmd_migrate, "move a running device and its memory to another device" },
 	{ "save", cmd_save, "stop a device and save its state to a file" },
 	{ "load", cmd_load, "load a saved state file into a device" },
@@ -41,7 +42,8 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nURLs: vfio-user:/path/to.sock (or a bare socket path), vfio:0000:00:03.0"
-		   "[?iommu=type1|iommufd]\nRun 'uvfio COMMAND --help' for a command's options.\n");
+		   "[?iommu=type1|iommufd],\n      vfio:UUID[?iommu=...] (a mediated device)\n"
+		   "Run 'uvfio COMMAND --help' for a command's options.\n");
 }
 
 int usage_error(const char *cmd, const char *fmt, ...)
