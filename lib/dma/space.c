@@ -9,13 +9,17 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <uvfio/migration.h>
 
 #include "dma/dma_priv.h"
 #include "dma/gate.h"
+#include "dma/guard.h"
 #include "util/log.h"
 
 #define DMA_DEFAULT_MAX_WINDOWS 65535u
@@ -78,6 +82,18 @@ struct dma_window *dma_space_find(struct uvfio_dma_space *space, uint64_t iova)
 	return w;
 }
 
+/* Whether no access to [off, off+size) of fd can fault later: the file is sealed against
+ * shrinking (memfd F_SEAL_SHRINK, which cannot be undone) and already covers the range. */
+static bool fd_is_stable(int fd, uint64_t off, uint64_t size)
+{
+	struct stat st;
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return false;
+	return off <= (uint64_t)st.st_size && size <= (uint64_t)st.st_size - off;
+}
+
 static int window_map(struct dma_window *w, int fd, uint64_t fd_offset)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -101,6 +117,7 @@ static int window_map(struct dma_window *w, int fd, uint64_t fd_offset)
 	}
 	w->map_base = p;
 	w->addr = (uint8_t *)p + delta;
+	w->stable = fd_is_stable(fd, fd_offset, w->size);
 	return 0;
 }
 
@@ -175,6 +192,7 @@ int uvfio_dma_space_add(struct uvfio_dma_space *space, uint64_t iova, uint64_t s
 	w->iova = iova;
 	w->size = size;
 	w->prot = prot;
+	w->space = space;
 	if (pthread_cond_init(&w->idle, NULL) != 0) {
 		free(w);
 		return -ENOMEM;
@@ -183,6 +201,8 @@ int uvfio_dma_space_add(struct uvfio_dma_space *space, uint64_t iova, uint64_t s
 	 * The mapping holds the file; no dup of fd is needed to keep it alive. */
 	if (fd >= 0) {
 		ret = window_map(w, fd, fd_offset);
+		if (ret == 0 && !w->stable)
+			ret = dma_guard_init();
 		if (ret < 0) {
 			window_destroy(w);
 			return ret;
@@ -206,7 +226,8 @@ int uvfio_dma_space_add(struct uvfio_dma_space *space, uint64_t iova, uint64_t s
 		return ret;
 	}
 	log_debug("dma: added window 0x%llx+0x%llx prot %u%s", (unsigned long long)iova,
-		  (unsigned long long)size, prot, fd >= 0 ? "" : " (message-based)");
+		  (unsigned long long)size, prot,
+		  fd < 0 ? " (message-based)" : w->stable ? " (sealed)" : " (guarded)");
 	return 0;
 }
 
@@ -283,6 +304,13 @@ void dma_window_put(struct uvfio_dma_space *space, struct dma_window *w)
 	pthread_mutex_lock(&space->lock);
 	if (--w->refs == 0 && w->removing)
 		pthread_cond_broadcast(&w->idle);
+	pthread_mutex_unlock(&space->lock);
+}
+
+void dma_space_set_label(struct uvfio_dma_space *space, const char *label)
+{
+	pthread_mutex_lock(&space->lock);
+	snprintf(space->label, sizeof(space->label), "%s", label ? label : "");
 	pthread_mutex_unlock(&space->lock);
 }
 

@@ -5,6 +5,7 @@
  * error reply (header only) and the connection goes on.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -13,6 +14,7 @@
 
 #include <uvfio/dma.h>
 
+#include "dma/gate.h"
 #include "vfio-user/server/dispatch_mig.h"
 #include "vfio-user/server/server_priv.h"
 #include "util/log.h"
@@ -20,6 +22,19 @@
 static const char *dev_name(struct vfu_conn *c)
 {
 	return uvfio_device_name(c->sd->dev);
+}
+
+/* Logs about the client's memory say whose it is: device and client pid. */
+static void set_dma_label(struct vfu_conn *c)
+{
+	struct ucred cred = { 0 };
+	socklen_t len = sizeof(cred);
+	char label[96];
+
+	if (getsockopt(c->sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		cred.pid = 0;
+	snprintf(label, sizeof(label), "%s (client pid %d)", dev_name(c), (int)cred.pid);
+	dma_space_set_label(uvfio_device_dma_space(c->sd->dev), label);
 }
 
 static int handle_version(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply *r)
@@ -66,6 +81,7 @@ static int handle_version(struct vfu_conn *c, struct vfu_msg *m, struct vfu_repl
 	c->versioned = true;
 	pthread_mutex_unlock(&c->lock);
 	uvfio_dma_space_set_max_windows(uvfio_device_dma_space(c->sd->dev), neg.max_dma_maps);
+	set_dma_label(c);
 	log_info("server: %s: negotiated 0.%u, max_data_xfer_size %u, %s", dev_name(c),
 		 neg.minor, neg.max_data_xfer_size, neg.twin_socket ? "twin socket" : "one socket");
 	return 0;
