@@ -21,6 +21,7 @@
 #include "dma/gate.h"
 #include "dma/guard.h"
 #include "util/log.h"
+#include "util/reason.h"
 
 #define DMA_DEFAULT_MAX_WINDOWS 65535u
 
@@ -111,8 +112,8 @@ static int window_map(struct dma_window *w, int fd, uint64_t fd_offset)
 	void *p = mmap(NULL, w->map_len, prot, MAP_SHARED, fd, (off_t)(fd_offset - delta));
 	if (p == MAP_FAILED) {
 		int err = errno;
-		log_warn("dma: mmap of window 0x%llx+0x%llx failed: %s",
-			 (unsigned long long)w->iova, (unsigned long long)w->size, strerror(err));
+		reason_set("mmap of window 0x%llx+0x%llx failed: %s", (unsigned long long)w->iova,
+			   (unsigned long long)w->size, strerror(err));
 		return -err;
 	}
 	w->map_base = p;
@@ -133,17 +134,15 @@ static int check_add_args(uint64_t iova, uint64_t size, uint32_t prot, int fd,
 			  uint64_t fd_offset)
 {
 	if (size == 0 || iova + (size - 1) < iova) {
-		log_warn("dma: window 0x%llx+0x%llx is empty or wraps", (unsigned long long)iova,
-			 (unsigned long long)size);
-		return -EINVAL;
+		return refuse(EINVAL, "window 0x%llx+0x%llx is empty or wraps",
+			      (unsigned long long)iova, (unsigned long long)size);
 	}
 	if (prot & ~(UVFIO_DMA_READ | UVFIO_DMA_WRITE)) {
-		log_warn("dma: unknown prot bits 0x%x", prot);
-		return -EINVAL;
+		return refuse(EINVAL, "unknown prot bits 0x%x", prot);
 	}
 	if (fd >= 0 && (fd_offset + (size - 1) < fd_offset || fd_offset > INT64_MAX)) {
-		log_warn("dma: fd offset 0x%llx + size wraps", (unsigned long long)fd_offset);
-		return -EINVAL;
+		return refuse(EINVAL, "fd offset 0x%llx + size wraps",
+			      (unsigned long long)fd_offset);
 	}
 	return 0;
 }
@@ -220,8 +219,12 @@ int uvfio_dma_space_add(struct uvfio_dma_space *space, uint64_t iova, uint64_t s
 	pthread_mutex_unlock(&space->lock);
 
 	if (ret < 0) {
-		log_warn("dma: cannot add window 0x%llx+0x%llx: %s", (unsigned long long)iova,
-			 (unsigned long long)size, strerror(-ret));
+		reason_set("window 0x%llx+0x%llx: %s", (unsigned long long)iova,
+			   (unsigned long long)size,
+			   ret == -EEXIST ? "overlaps a mapped window" :
+			   ret == -ENOSPC ? "too many windows (max_dma_maps)" : strerror(-ret));
+		log_debug("dma: cannot add window 0x%llx+0x%llx: %s", (unsigned long long)iova,
+			  (unsigned long long)size, strerror(-ret));
 		window_destroy(w);
 		return ret;
 	}
@@ -245,9 +248,8 @@ int uvfio_dma_space_remove(struct uvfio_dma_space *space, uint64_t iova, uint64_
 	struct dma_window *w = dma_space_find(space, iova);
 	if (!w || w->iova != iova || w->size != size) {
 		pthread_mutex_unlock(&space->lock);
-		log_warn("dma: no window 0x%llx+0x%llx to remove", (unsigned long long)iova,
-			 (unsigned long long)size);
-		return -ENOENT;
+		return refuse(ENOENT, "no window 0x%llx+0x%llx to unmap (an unmap must match a "
+			      "map exactly)", (unsigned long long)iova, (unsigned long long)size);
 	}
 	unsigned pos = upper_bound(space, iova) - 1;
 	memmove(&space->win[pos], &space->win[pos + 1],
