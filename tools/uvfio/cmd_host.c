@@ -91,6 +91,7 @@ int cmd_bind(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	char bdf[UVFIO_BDF_LEN];
 	uint32_t flags = 0;
 	int c;
 
@@ -105,6 +106,11 @@ int cmd_bind(int argc, char **argv)
 	}
 	if (optind != argc - 1) {
 		fputs(bind_usage, stderr);
+		return 2;
+	}
+	if (uvfio_host_parse_bdf(argv[optind], bdf) < 0) {
+		fprintf(stderr, "uvfio bind: bad PCI address '%s' (DDDD:BB:DD.F)\n%s", argv[optind],
+			bind_usage);
 		return 2;
 	}
 	if (configure_from_env() < 0)
@@ -125,6 +131,7 @@ int cmd_unbind(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	char bdf[UVFIO_BDF_LEN];
 	int c;
 
 	optind = 1;
@@ -134,6 +141,11 @@ int cmd_unbind(int argc, char **argv)
 	}
 	if (optind != argc - 1) {
 		fputs(unbind_usage, stderr);
+		return 2;
+	}
+	if (uvfio_host_parse_bdf(argv[optind], bdf) < 0) {
+		fprintf(stderr, "uvfio unbind: bad PCI address '%s' (DDDD:BB:DD.F)\n%s", argv[optind],
+			unbind_usage);
 		return 2;
 	}
 	if (configure_from_env() < 0)
