@@ -263,11 +263,15 @@ static void refused(struct vfu_conn *c, const struct vfu_hdr *req, int err)
 	reply_error(c, req, err, why);
 }
 
+void (*vfu_dispatch_hook)(int sock, const struct vfu_hdr *hdr);
+
 void dispatch_msg(struct vfu_conn *c, struct vfu_msg *m, int bad)
 {
 	struct vfu_reply r = { 0 };
 	uint32_t type = m->hdr.flags & VFU_F_TYPE_MASK;
 
+	if (vfu_dispatch_hook)
+		vfu_dispatch_hook(c->sock, &m->hdr);
 	log_debug("server: %s: %s msg_id %u, %u bytes, %zu fds", dev_name(c),
 		  vfu_command_name(m->hdr.cmd), m->hdr.msg_id, m->hdr.msg_size, m->nfds);
 	reason_clear();
