@@ -100,11 +100,14 @@ static struct uvfio_device *edu_mig(void *arg)
 
 #define RAM_IOVA 0x100000ull
 #define ANON_IOVA 0x200000ull
+/* In session_on: the first error ends the session (everything is freed at out). */
 #define CK(x)                                                                                      \
 	do {                                                                                       \
 		long ck_ = (long)(x);                                                              \
-		if (ck_ < 0)                                                                       \
-			return (int)ck_;                                                           \
+		if (ck_ < 0) {                                                                     \
+			ret = (int)ck_;                                                            \
+			goto out;                                                                  \
+		}                                                                                  \
 	} while (0)
 
 static int wr32(struct uvfio_handle *h, uint64_t off, uint32_t v)
@@ -146,18 +149,21 @@ static int session_on(struct uvfio_handle *h, int watch, uint8_t *stream, size_t
 	void *ram = NULL;
 	uint16_t cmd = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
 	uint32_t v = 0, state = 0;
+	struct uvfio_device_info info;
+	ssize_t pre = 0, rest = 0;
 	int efd = eventfd(0, EFD_CLOEXEC);
-	int ret;
+	int ret = 0;
 
 	uint8_t *anon = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (efd < 0 || anon == MAP_FAILED)
-		return -ENOMEM;
+	if (efd < 0 || anon == MAP_FAILED) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	memcpy(anon, "anonymous-memory", 16);
 	CK(uvfio_set_msg_timeout(h, -1));
 	CK(uvfio_config_write(h, PCI_COMMAND, &cmd, 2));
 	CK(uvfio_region_read(h, 0, REG_ID, &v, 4));
-	if (v != EDU_ID)
-		return -EBADMSG;
+	CK(v == EDU_ID ? 0 : -EBADMSG);
 	CK(uvfio_ioas_new(&ioas));
 	CK(uvfio_ioas_attach(ioas, h));
 	CK(uvfio_ioas_map_alloc(ioas, RAM_IOVA, 0x2000, UVFIO_IOAS_READ | UVFIO_IOAS_WRITE, &ram));
@@ -175,16 +181,13 @@ static int session_on(struct uvfio_handle *h, int watch, uint8_t *stream, size_t
 	CK(wr32(h, REG_DMA_DST, (uint32_t)RAM_IOVA));
 	CK(wr32(h, REG_DMA_CMD, DMA_START | DMA_TO_RAM | DMA_IRQ));
 	CK(wait_irq(efd, watch));
-	if (memcmp(ram, "anonymous-memory", 16) != 0)
-		return -EBADMSG;
+	CK(memcmp(ram, "anonymous-memory", 16) == 0 ? 0 : -EBADMSG);
 	CK(wr32(h, REG_IRQ_ACK, 0x100));
 	/* Migration: save (pre-copy, stop-copy), then load it back. */
 	CK(uvfio_mig_set_state(h, UVFIO_MIG_STATE_PRE_COPY, NULL));
-	ssize_t pre = read_all(h, stream, cap);
-	CK(pre);
+	CK(pre = read_all(h, stream, cap));
 	CK(uvfio_mig_set_state(h, UVFIO_MIG_STATE_STOP_COPY, NULL));
-	ssize_t rest = read_all(h, stream + pre, cap - (size_t)pre);
-	CK(rest);
+	CK(rest = read_all(h, stream + pre, cap - (size_t)pre));
 	CK(uvfio_mig_set_state(h, UVFIO_MIG_STATE_STOP, NULL));
 	CK(uvfio_mig_set_state(h, UVFIO_MIG_STATE_RESUMING, NULL));
 	for (size_t off = 0; off < (size_t)(pre + rest);) {
@@ -194,19 +197,22 @@ static int session_on(struct uvfio_handle *h, int watch, uint8_t *stream, size_t
 	}
 	CK(uvfio_mig_set_state(h, UVFIO_MIG_STATE_RUNNING, NULL));
 	CK(uvfio_mig_get_state(h, &state));
-	if (state != UVFIO_MIG_STATE_RUNNING)
-		return -EBADMSG;
+	CK(state == UVFIO_MIG_STATE_RUNNING ? 0 : -EBADMSG);
 	CK(uvfio_reset(h));
 	CK(uvfio_irq_disable(h, UVFIO_PCI_INTX_IRQ));
 	CK(uvfio_ioas_unmap(ioas, ANON_IOVA, 4096));
-	ret = uvfio_ioas_detach(ioas, h);
-	uvfio_ioas_free(ioas);
-	munmap(anon, 4096);
-	close(efd);
+	CK(uvfio_ioas_detach(ioas, h));
 	/* Detaching unmaps best-effort (its errors are not reported): one more request makes a
 	 * death during it visible. */
-	struct uvfio_device_info info;
-	return ret < 0 ? ret : uvfio_get_device_info(h, &info);
+	CK(uvfio_get_device_info(h, &info));
+out:
+	if (ioas)
+		uvfio_ioas_free(ioas);
+	if (anon != MAP_FAILED)
+		munmap(anon, 4096);
+	if (efd >= 0)
+		close(efd);
+	return ret;
 }
 
 #define STREAM_CAP (8u << 20)
