@@ -154,7 +154,8 @@ static int session_on(struct uvfio_handle *h, int watch, uint8_t *stream, size_t
 	int efd = eventfd(0, EFD_CLOEXEC);
 	int ret = 0;
 
-	uint8_t *anon = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *anon = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			     0);
 	if (efd < 0 || anon == MAP_FAILED) {
 		ret = -ENOMEM;
 		goto out;

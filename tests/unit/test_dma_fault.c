@@ -122,7 +122,8 @@ static void test_sealed_is_stable(void **state)
 	v = 0;
 	assert_int_equal(uvfio_dma_copy_from(&ref, 3 * PAGE, &v, 4), 0);
 	assert_int_equal(v, 0xabcd);
-	assert_int_equal(uvfio_dma_copy_from(&ref, 4 * PAGE - 2, &v, 4), -EFAULT); /* past the ref */
+	/* Past the end of the ref. */
+	assert_int_equal(uvfio_dma_copy_from(&ref, 4 * PAGE - 2, &v, 4), -EFAULT);
 	uvfio_dma_put(f->dev, &ref);
 	assert_int_equal(uvfio_dma_get(f->dev, 0x400000, 8, UVFIO_DMA_READ, &ref), 0);
 	assert_int_equal(uvfio_dma_copy_to(&ref, 0, &v, 4), -EACCES);

@@ -223,7 +223,8 @@ int cmd_info(int argc, char **argv)
 		char buf[300];
 		/* A partial JSON document is not printed. */
 		out_discard(o);
-		fprintf(stderr, "uvfio info: %s: %s\n", argv[optind], why(h, ret, buf, sizeof(buf)));
+		fprintf(stderr, "uvfio info: %s: %s\n", argv[optind],
+			why(h, ret, buf, sizeof(buf)));
 		uvfio_close(h);
 		return EXIT_FAILED;
 	}

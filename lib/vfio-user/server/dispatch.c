@@ -96,7 +96,8 @@ static int check_map_fd(int fd, uint64_t offset, uint64_t size)
 		return 0; /* devices and the like: mmap() itself decides */
 	if (offset > (uint64_t)st.st_size || size > (uint64_t)st.st_size - offset)
 		return refuse(EINVAL, "the fd (0x%llx bytes) does not cover offset 0x%llx "
-			      "size 0x%llx", (unsigned long long)st.st_size, (unsigned long long)offset,
+			      "size 0x%llx", (unsigned long long)st.st_size,
+			      (unsigned long long)offset,
 			      (unsigned long long)size);
 	return 0;
 }
