@@ -7,13 +7,16 @@
  * waits, so lookups of other windows go on.
  */
 #include <errno.h>
-#include <stdlib.h>
-#include <string.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include <uvfio/migration.h>
 
@@ -84,13 +87,16 @@ struct dma_window *dma_space_find(struct uvfio_dma_space *space, uint64_t iova)
 }
 
 /* Whether no access to [off, off+size) of fd can fault later: the file is sealed against
- * shrinking (memfd F_SEAL_SHRINK, which cannot be undone) and already covers the range. */
+ * shrinking (memfd F_SEAL_SHRINK, which cannot be undone) and already covers the range. Not
+ * hugetlbfs: a hole punched there faults with SIGBUS when the huge page pool is empty. */
 static bool fd_is_stable(int fd, uint64_t off, uint64_t size)
 {
 	struct stat st;
+	struct statfs sfs;
 	int seals = fcntl(fd, F_GET_SEALS);
 
-	if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+	if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    fstatfs(fd, &sfs) < 0 || sfs.f_type == HUGETLBFS_MAGIC)
 		return false;
 	return off <= (uint64_t)st.st_size && size <= (uint64_t)st.st_size - off;
 }
