@@ -206,9 +206,11 @@ int uvfio_device_feature(struct uvfio_device *dev, uint32_t flags, const void *d
 	int ret = device_mig_feature(dev, flags, data, len, out, out_len);
 	if (ret != -ENOTTY)
 		return ret;
-	if (!dev->ops || !dev->ops->feature)
-		return -ENOTTY;
-	return dev->ops->feature(dev, flags, data, len, out, out_len);
+	ret = dev->ops && dev->ops->feature ? dev->ops->feature(dev, flags, data, len, out, out_len)
+					     : -ENOTTY;
+	if (ret == -ENOTTY)
+		reason_set("the device has no feature %u", flags & VFIO_DEVICE_FEATURE_MASK);
+	return ret;
 }
 
 struct uvfio_dma_space *uvfio_device_dma_space(struct uvfio_device *dev)

@@ -555,10 +555,16 @@ int cmd_migrate(int argc, char **argv)
 	ret = setup(&a, h, ioas);
 	if (ret == 0) {
 		ret = uvfio_migrate(h[0], ioas[0], h[1], ioas[1], &a.opts, st);
-		if (ret < 0)
+		if (ret < 0) {
 			fprintf(stderr, "uvfio migrate: %s (%s); the source is %s\n",
 				uvfio_migrate_strerror(ret), strerror(-ret),
 				uvfio_mig_state_name(st->src_state));
+			/* What a refusing server said, if it said anything. */
+			for (int s = 0; s < 2; s++)
+				if (*uvfio_last_error(h[s]))
+					fprintf(stderr, "uvfio migrate: the %s refused: %s\n",
+						s ? "destination" : "source", uvfio_last_error(h[s]));
+		}
 	}
 	if (ret == 0 && a.verify) {
 		ret = verify(&a, h, ioas, &v);
