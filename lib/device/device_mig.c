@@ -26,6 +26,7 @@
 #include "dma/dirty.h"
 #include "dma/gate.h"
 #include "util/log.h"
+#include "util/reason.h"
 #include "util/vfio_compat.h"
 
 struct device_mig {
@@ -183,8 +184,10 @@ static int commit_stream(struct uvfio_device *dev)
 			snprintf(m->error, sizeof(m->error), "the %s driver refused the state: %s",
 				 m->driver, strerror(-ret));
 	}
-	if (ret < 0)
+	if (ret < 0) {
 		log_warn("%s: migration stream refused: %s", dev->name, m->error);
+		reason_set("migration stream refused: %s", m->error);
+	}
 	uvfio_mig_reader_reset(m->reader);
 	return ret;
 }
