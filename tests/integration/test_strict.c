@@ -229,6 +229,8 @@ static void test_last_error_api(void **state)
 
 	assert_int_equal(h_open(server.sock_path, &h), 0);
 	assert_string_equal(uvfio_last_error(h), "");
+	assert_int_equal(uvfio_region_read(h, 0, 0, &v, 4), -EIO);
+	assert_string_equal(uvfio_last_error(h), "memory decoding is off (COMMAND.MEM)");
 	assert_int_equal(uvfio_config_write(h, 4, &cmd, 2), 0);
 	assert_int_equal(uvfio_region_read(h, 0, H_BAR0_SIZE - 2, &v, 4), -EINVAL);
 	assert_string_equal(uvfio_last_error(h), "access 0xffe+4 outside region 0 (size 0x1000)");
