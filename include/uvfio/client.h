@@ -28,6 +28,12 @@ UVFIO_API const char *uvfio_backend_name(struct uvfio_handle *h);
  * not come in time fails the call with -ETIMEDOUT and the connection is unusable after it.
  * -ENOTSUP for backends without messages. */
 UVFIO_API int uvfio_set_msg_timeout(struct uvfio_handle *h, int timeout_ms);
+/* The reason the server gave for refusing the last request on h (uvfio servers say why:
+ * "access 0x200000+4 outside region 0 (size 0x100000)"), or "" if it gave none, the request
+ * succeeded, or the backend has no server (kernel VFIO: the errno is all there is). The string
+ * is the calling thread's copy, valid until its next call; with several threads on one handle
+ * it is the reason of whichever request finished last. Never NULL. */
+UVFIO_API const char *uvfio_last_error(struct uvfio_handle *h);
 
 struct uvfio_device_info {
 	uint32_t flags; /* UVFIO_DEVICE_FLAGS_* */

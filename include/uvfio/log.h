@@ -28,6 +28,12 @@ UVFIO_API int uvfio_log_parse_level(const char *name);
 UVFIO_API void uvfio_log_set_handler(uvfio_log_handler fn, void *opaque);
 UVFIO_API void uvfio_log_emit(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A driver refusing a request (returning -errno from a region access, feature, ...) may say
+ * why in words: the server logs it with the device and command, and sends it to a client that
+ * negotiated error reasons (docs/protocol.md). Only the first reason set while a request is
+ * handled counts; calls outside request handling are harmless. */
+UVFIO_API void uvfio_refuse_reason(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #define uvfio_log(level, ...)                                                                      \
 	do {                                                                                       \
 		if ((level) <= uvfio_log_threshold)                                                \

@@ -77,6 +77,8 @@ int uvfio_ioas_dma_rw(struct uvfio_ioas *ioas, uint64_t iova, void *buf, size_t 
 
 /* vfio-user backend only: reply timeout in ms (-1: none). */
 int uvfio_vfio_user_set_timeout(struct uvfio_handle *h, int timeout_ms);
+/* vfio-user backend only: the server's reason for the last reply ("" if none) into buf. */
+void uvfio_vfio_user_last_error(struct uvfio_handle *h, char *buf, size_t len);
 
 extern const struct uvfio_backend_ops uvfio_vfio_user_backend;
 /* Kernel VFIO (lib/kernel): NULL-able until implemented on this platform. */

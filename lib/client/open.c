@@ -101,6 +101,17 @@ const char *uvfio_backend_name(struct uvfio_handle *h)
 	return h ? h->ops->name : NULL;
 }
 
+const char *uvfio_last_error(struct uvfio_handle *h)
+{
+	/* A copy per thread: another thread's next call cannot change it under the caller. */
+	static __thread char buf[200];
+
+	buf[0] = '\0';
+	if (h && h->ops == &uvfio_vfio_user_backend)
+		uvfio_vfio_user_last_error(h, buf, sizeof(buf));
+	return buf;
+}
+
 int uvfio_set_msg_timeout(struct uvfio_handle *h, int timeout_ms)
 {
 	if (!h || timeout_ms < -1)

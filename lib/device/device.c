@@ -11,6 +11,7 @@
 
 #include "device/device_priv.h"
 #include "util/log.h"
+#include "util/reason.h"
 
 struct uvfio_device *uvfio_device_new(const struct uvfio_device_ops *ops, uint32_t flags,
 				      uint32_t num_regions, uint32_t num_irqs)
@@ -131,15 +132,18 @@ ssize_t uvfio_device_region_rw(struct uvfio_device *dev, uint32_t index, uint64_
 			       void *buf, size_t count, bool is_write)
 {
 	if (index >= dev->num_regions || !buf || count == 0)
-		return -EINVAL;
+		return refuse(EINVAL, "region %u: no such region, or an empty access", index);
 	const struct uvfio_region *r = &dev->regions[index];
 	if (r->size == 0 || !r->rw)
-		return -EINVAL;
+		return refuse(EINVAL, "region %u is not implemented", index);
 	if (!(r->flags & (is_write ? UVFIO_REGION_WRITE : UVFIO_REGION_READ)))
-		return -EINVAL;
+		return refuse(EINVAL, "region %u is not %s", index,
+			      is_write ? "writable" : "readable");
 	/* Written so that offset + count cannot wrap. */
 	if (offset >= r->size || count > r->size - offset)
-		return -EINVAL;
+		return refuse(EINVAL, "access 0x%llx+%zu outside region %u (size 0x%llx)",
+			      (unsigned long long)offset, count, index,
+			      (unsigned long long)r->size);
 	int ret = device_mig_check_region(dev, index, is_write);
 	if (ret < 0)
 		return ret;
@@ -202,9 +206,11 @@ int uvfio_device_feature(struct uvfio_device *dev, uint32_t flags, const void *d
 	int ret = device_mig_feature(dev, flags, data, len, out, out_len);
 	if (ret != -ENOTTY)
 		return ret;
-	if (!dev->ops || !dev->ops->feature)
-		return -ENOTTY;
-	return dev->ops->feature(dev, flags, data, len, out, out_len);
+	ret = dev->ops && dev->ops->feature ? dev->ops->feature(dev, flags, data, len, out, out_len)
+					     : -ENOTTY;
+	if (ret == -ENOTTY)
+		reason_set("the device has no feature %u", flags & VFIO_DEVICE_FEATURE_MASK);
+	return ret;
 }
 
 struct uvfio_dma_space *uvfio_device_dma_space(struct uvfio_device *dev)

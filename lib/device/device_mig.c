@@ -26,6 +26,7 @@
 #include "dma/dirty.h"
 #include "dma/gate.h"
 #include "util/log.h"
+#include "util/reason.h"
 #include "util/vfio_compat.h"
 
 struct device_mig {
@@ -183,8 +184,10 @@ static int commit_stream(struct uvfio_device *dev)
 			snprintf(m->error, sizeof(m->error), "the %s driver refused the state: %s",
 				 m->driver, strerror(-ret));
 	}
-	if (ret < 0)
+	if (ret < 0) {
 		log_warn("%s: migration stream refused: %s", dev->name, m->error);
+		reason_set("migration stream refused: %s", m->error);
+	}
 	uvfio_mig_reader_reset(m->reader);
 	return ret;
 }
@@ -457,18 +460,20 @@ int device_mig_check_region(struct uvfio_device *dev, uint32_t index, bool is_wr
 		return 0;
 	uint32_t s = state_of(dev->mig);
 	if (s == UVFIO_MIG_STATE_ERROR)
-		return -EIO;
+		return refuse(EIO, "the device is in migration state ERROR (reset it)");
 	if (!is_write)
 		return 0;
 	bool config = (dev->flags & UVFIO_DEVICE_FLAGS_PCI) && index == VFIO_PCI_CONFIG_REGION_INDEX;
 	switch (s) {
 	case UVFIO_MIG_STATE_STOP_COPY:
-		return -EBUSY; /* the state is saved already: a write would be lost */
+		/* The state is saved already: a write would be lost. */
+		return refuse(EBUSY, "no writes in migration state STOP_COPY");
 	case UVFIO_MIG_STATE_STOP:
 	case UVFIO_MIG_STATE_RESUMING:
 		/* A stopped device still answers config space (the uAPI's "external subsystems");
 		 * its registers are frozen or about to be replaced. */
-		return config ? 0 : -EBUSY;
+		return config ? 0 : refuse(EBUSY, "no register writes in migration state %s",
+					   uvfio_mig_state_name(s));
 	default:
 		return 0;
 	}

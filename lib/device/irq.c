@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 
 #include "device/device_priv.h"
 #include "util/log.h"
+#include "util/reason.h"
 
 #define DATA_MASK (UVFIO_IRQ_SET_DATA_NONE | UVFIO_IRQ_SET_DATA_BOOL | UVFIO_IRQ_SET_DATA_EVENTFD)
 #define ACTION_MASK                                                                                \
@@ -39,21 +41,32 @@ static bool one_bit(uint32_t v)
 	return v && !(v & (v - 1));
 }
 
-/* Trigger eventfds must be writable fds; anything else is a client error (-EBADF). */
+/* An eventfd, as the kernel's eventfd_ctx_fdget() insists: anything else could block the
+ * device's thread on a write (a pipe), grow without bound (a file) or be a socket. */
+static bool is_eventfd(int fd)
+{
+	char path[32], target[32];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	return strcmp(target, "anon_inode:[eventfd]") == 0;
+}
+
+/* Trigger and mask/unmask fds: -EBADF for something that is no open fd, -EINVAL (the
+ * kernel's answer) for an fd that is no eventfd. */
 static int check_fd(int fd, bool need_write)
 {
-	struct stat st;
-	if (fd < 0)
-		return -EBADF;
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fstat(fd, &st) < 0)
-		return -EBADF;
-	if (S_ISDIR(st.st_mode))
-		return -EBADF;
+	int fl = fd < 0 ? -1 : fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return refuse(EBADF, "fd %d is not open", fd);
+	if (!is_eventfd(fd))
+		return refuse(EINVAL, "the fd is not an eventfd");
 	if (need_write && (fl & O_ACCMODE) == O_RDONLY)
-		return -EBADF;
-	if (!need_write && (fl & O_ACCMODE) == O_WRONLY)
-		return -EBADF;
+		return refuse(EBADF, "the eventfd is read-only");
 	return 0;
 }
 
@@ -275,9 +288,11 @@ static int set_irqfds(struct uvfio_device *dev, uint32_t index, uint32_t start, 
 {
 	if (!dev->watch || !dev->unwatch)
 		return -ENOTSUP;
-	for (uint32_t i = 0; i < count; i++)
-		if (fds[i] != -1 && check_fd(fds[i], false) < 0)
-			return -EBADF;
+	for (uint32_t i = 0; i < count; i++) {
+		int ret = fds[i] != -1 ? check_fd(fds[i], false) : 0;
+		if (ret < 0)
+			return ret;
+	}
 	struct irq_index *ix = &dev->irqs[index];
 	for (uint32_t i = 0; i < count; i++) {
 		struct irq_vec *vec = &ix->vec[start + i];
@@ -334,11 +349,12 @@ static int validate(struct uvfio_device *dev, uint32_t flags, uint32_t index, ui
 		    uint32_t count, const void *data, const int *fds)
 {
 	if (flags & ~(DATA_MASK | ACTION_MASK))
-		return -EINVAL;
+		return refuse(EINVAL, "unknown SET_IRQS flags 0x%x", flags);
 	if (!one_bit(flags & DATA_MASK) || !one_bit(flags & ACTION_MASK))
-		return -EINVAL;
+		return refuse(EINVAL, "SET_IRQS flags 0x%x: not one data type and one action",
+			      flags);
 	if (index >= dev->num_irqs || dev->irqs[index].count == 0)
-		return -EINVAL;
+		return refuse(EINVAL, "irq index %u does not exist", index);
 	const struct irq_index *ix = &dev->irqs[index];
 	if (count == 0) {
 		/* Only "disable the whole index" takes no vectors. */
@@ -347,14 +363,15 @@ static int validate(struct uvfio_device *dev, uint32_t flags, uint32_t index, ui
 		return start < ix->count ? 0 : -EINVAL;
 	}
 	if (start >= ix->count || count > ix->count - start)
-		return -EINVAL;
+		return refuse(EINVAL, "vectors %u+%u outside irq index %u (%u vectors)", start,
+			      count, index, ix->count);
 	if ((flags & UVFIO_IRQ_SET_DATA_BOOL) && !data)
 		return -EINVAL;
 	if ((flags & UVFIO_IRQ_SET_DATA_EVENTFD) && !fds)
 		return -EINVAL;
 	if ((flags & (UVFIO_IRQ_SET_ACTION_MASK | UVFIO_IRQ_SET_ACTION_UNMASK)) &&
 	    !(ix->flags & UVFIO_IRQ_INFO_MASKABLE))
-		return -EINVAL;
+		return refuse(EINVAL, "irq index %u is not maskable", index);
 	return 0;
 }
 
@@ -387,7 +404,8 @@ int uvfio_device_set_irqs(struct uvfio_device *dev, uint32_t flags, uint32_t ind
 
 	if (action == UVFIO_IRQ_SET_ACTION_TRIGGER && dtype == UVFIO_IRQ_SET_DATA_EVENTFD &&
 	    count > 0 && other_pci_irq_type_enabled(dev, index))
-		return -EINVAL;
+		return refuse(EINVAL, "another interrupt type (INTx/MSI/MSI-X) is enabled; "
+			      "disable it first");
 
 	if (count == 0) {
 		irq_index_disable(dev, index);

@@ -14,6 +14,7 @@
 #include "dma/dirty.h"
 #include "dma/dma_priv.h"
 #include "dma/gate.h"
+#include "dma/guard.h"
 #include "util/log.h"
 
 static int device_gate(struct uvfio_device *dev)
@@ -23,6 +24,39 @@ static int device_gate(struct uvfio_device *dev)
 	if (ops && ops->dma_allowed && !ops->dma_allowed(dev))
 		return -EPERM;
 	return 0;
+}
+
+int dma_window_copy(struct dma_window *w, uint8_t *p, void *buf, size_t n, bool is_write)
+{
+	struct uvfio_dma_space *space = w->space;
+	int ret;
+
+	if (w->stable) {
+		if (is_write)
+			memcpy(p, buf, n);
+		else
+			memcpy(buf, p, n);
+		return 0;
+	}
+	if (is_write)
+		ret = dma_guarded_copy(p, buf, n, w->map_base, w->map_len);
+	else
+		ret = dma_guarded_copy(buf, p, n, w->map_base, w->map_len);
+	if (ret == 0)
+		return 0;
+	char who[sizeof(space->label)];
+	pthread_mutex_lock(&space->lock);
+	bool first = !w->bad;
+	__atomic_store_n(&w->bad, true, __ATOMIC_RELAXED);
+	memcpy(who, space->label, sizeof(who));
+	pthread_mutex_unlock(&space->lock);
+	if (first)
+		log_err("dma: %s: %s of window 0x%llx+0x%llx faulted at iova 0x%llx (the client "
+			"shrank or truncated its memory): window disabled until unmapped",
+			who[0] ? who : "client", is_write ? "write" : "read",
+			(unsigned long long)w->iova, (unsigned long long)w->size,
+			(unsigned long long)(w->iova + (uint64_t)(p - w->addr)));
+	return -EFAULT;
 }
 
 /* One piece of an access, within a single window. Returns bytes done or -errno. gated: a
@@ -46,6 +80,10 @@ static ssize_t rw_piece(struct uvfio_dma_space *space, uint64_t iova, uint8_t *b
 		pthread_mutex_unlock(&space->lock);
 		return -EACCES;
 	}
+	if (w->bad) {
+		pthread_mutex_unlock(&space->lock);
+		return -EFAULT;
+	}
 	uint64_t left = w->size - (iova - w->iova);
 	size_t n = left < len ? (size_t)left : len;
 	if (!w->addr) {
@@ -62,17 +100,14 @@ static ssize_t rw_piece(struct uvfio_dma_space *space, uint64_t iova, uint8_t *b
 		space->copies++;
 	uint8_t *p = w->addr + (iova - w->iova);
 	pthread_mutex_unlock(&space->lock);
-	if (is_write)
-		memcpy(p, buf, n);
-	else
-		memcpy(buf, p, n);
+	int ret = dma_window_copy(w, p, buf, n, is_write);
 	pthread_mutex_lock(&space->lock);
 	if (gated && --space->copies == 0)
 		pthread_cond_broadcast(&space->drained);
 	if (--w->refs == 0 && w->removing)
 		pthread_cond_broadcast(&w->idle);
 	pthread_mutex_unlock(&space->lock);
-	return (ssize_t)n;
+	return ret < 0 ? ret : (ssize_t)n;
 }
 
 static int space_rw(struct uvfio_dma_space *space, uint64_t iova, void *buf, size_t len,
@@ -145,6 +180,8 @@ int uvfio_dma_get(struct uvfio_device *dev, uint64_t iova, size_t len, uint32_t 
 		ret = -EACCES;
 	else if (!w->addr)
 		ret = -ENOTSUP;
+	else if (w->bad)
+		ret = -EFAULT;
 	if (ret < 0) {
 		pthread_mutex_unlock(&space->lock);
 		return ret;
@@ -153,6 +190,7 @@ int uvfio_dma_get(struct uvfio_device *dev, uint64_t iova, size_t len, uint32_t 
 	ref->ptr = w->addr + (iova - w->iova);
 	ref->len = len;
 	ref->prot = prot;
+	ref->flags = w->stable ? UVFIO_DMA_REF_STABLE : 0;
 	ref->window = w;
 	pthread_mutex_unlock(&space->lock);
 	return 0;
@@ -173,6 +211,34 @@ void uvfio_dma_put(struct uvfio_device *dev, struct uvfio_dma_ref *ref)
 	dma_window_put(space, ref->window);
 	ref->window = NULL;
 	ref->ptr = NULL;
+}
+
+static int ref_copy(const struct uvfio_dma_ref *ref, size_t off, void *buf, size_t len,
+		    bool is_write)
+{
+	if (!ref || !ref->window || (len && !buf))
+		return -EINVAL;
+	if (off > ref->len || len > ref->len - off)
+		return -EFAULT;
+	if (!(ref->prot & (is_write ? UVFIO_DMA_WRITE : UVFIO_DMA_READ)))
+		return -EACCES;
+	struct dma_window *w = ref->window;
+	/* A window already found bad: no need to fault again. Read without the lock: a stale
+	 * false only means the guarded copy below faults and says so. */
+	if (__atomic_load_n(&w->bad, __ATOMIC_RELAXED))
+		return -EFAULT;
+	return len ? dma_window_copy(w, (uint8_t *)ref->ptr + off, buf, len, is_write) : 0;
+}
+
+int uvfio_dma_copy_from(const struct uvfio_dma_ref *ref, size_t off, void *buf, size_t len)
+{
+	return ref_copy(ref, off, buf, len, false);
+}
+
+int uvfio_dma_copy_to(const struct uvfio_dma_ref *ref, size_t off, const void *buf, size_t len)
+{
+	/* The write path never modifies buf; the shared helper is just not const-typed. */
+	return ref_copy(ref, off, (void *)buf, len, true);
 }
 
 void uvfio_dma_mark_dirty(struct uvfio_device *dev, uint64_t iova, size_t len)

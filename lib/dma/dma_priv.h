@@ -14,6 +14,13 @@ struct dma_window {
 	uint8_t *addr; /* iova maps here; NULL for a message-based (fd-less) window */
 	void *map_base; /* what mmap() returned (page-aligned, may precede addr) */
 	size_t map_len;
+	struct uvfio_dma_space *space;
+	/* The file is sealed against shrinking and covers the window: no copy can fault, so
+	 * copies skip the guard. */
+	bool stable;
+	/* A copy faulted (the client shrank the file): every later access fails with -EFAULT
+	 * at once, until the client unmaps the window. Under the space lock. */
+	bool bad;
 	unsigned refs; /* users between dma_window_get and dma_window_put */
 	bool removing; /* out of the array; the remover waits for refs to drop to 0 */
 	pthread_cond_t idle;
@@ -32,11 +39,15 @@ struct uvfio_dma_space {
 	unsigned copies; /* device copies to fd-backed memory in progress */
 	pthread_cond_t drained; /* copies dropped to 0 */
 	struct uvfio_dirty_log *log; /* set once before serving; NULL: not migratable */
+	char label[96]; /* who the windows belong to, for logs: "device (client pid N)" */
 };
 
 /* With space->lock held: the window containing iova, or NULL. */
 struct dma_window *dma_space_find(struct uvfio_dma_space *space, uint64_t iova);
 /* Drops one reference taken under the lock (wakes a waiting remover). */
 void dma_window_put(struct uvfio_dma_space *space, struct dma_window *w);
+/* Copies to/from client memory at p inside w (a reference held): guarded unless w is stable.
+ * A fault marks w bad, logs it once and returns -EFAULT. */
+int dma_window_copy(struct dma_window *w, uint8_t *p, void *buf, size_t n, bool is_write);
 
 #endif

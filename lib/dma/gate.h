@@ -26,4 +26,7 @@ void dma_space_set_dirty_log(struct uvfio_dma_space *space, struct uvfio_dirty_l
 struct uvfio_dirty_range;
 int dma_space_ranges(struct uvfio_dma_space *space, struct uvfio_dirty_range **out);
 
+/* Names the windows' owner in logs (a fault in client memory says whose window it was). */
+void dma_space_set_label(struct uvfio_dma_space *space, const char *label);
+
 #endif

@@ -7,16 +7,24 @@
  * waits, so lookups of other windows go on.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include <uvfio/migration.h>
 
 #include "dma/dma_priv.h"
 #include "dma/gate.h"
+#include "dma/guard.h"
 #include "util/log.h"
+#include "util/reason.h"
 
 #define DMA_DEFAULT_MAX_WINDOWS 65535u
 
@@ -78,6 +86,21 @@ struct dma_window *dma_space_find(struct uvfio_dma_space *space, uint64_t iova)
 	return w;
 }
 
+/* Whether no access to [off, off+size) of fd can fault later: the file is sealed against
+ * shrinking (memfd F_SEAL_SHRINK, which cannot be undone) and already covers the range. Not
+ * hugetlbfs: a hole punched there faults with SIGBUS when the huge page pool is empty. */
+static bool fd_is_stable(int fd, uint64_t off, uint64_t size)
+{
+	struct stat st;
+	struct statfs sfs;
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    fstatfs(fd, &sfs) < 0 || sfs.f_type == HUGETLBFS_MAGIC)
+		return false;
+	return off <= (uint64_t)st.st_size && size <= (uint64_t)st.st_size - off;
+}
+
 static int window_map(struct dma_window *w, int fd, uint64_t fd_offset)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -95,12 +118,13 @@ static int window_map(struct dma_window *w, int fd, uint64_t fd_offset)
 	void *p = mmap(NULL, w->map_len, prot, MAP_SHARED, fd, (off_t)(fd_offset - delta));
 	if (p == MAP_FAILED) {
 		int err = errno;
-		log_warn("dma: mmap of window 0x%llx+0x%llx failed: %s",
-			 (unsigned long long)w->iova, (unsigned long long)w->size, strerror(err));
+		reason_set("mmap of window 0x%llx+0x%llx failed: %s", (unsigned long long)w->iova,
+			   (unsigned long long)w->size, strerror(err));
 		return -err;
 	}
 	w->map_base = p;
 	w->addr = (uint8_t *)p + delta;
+	w->stable = fd_is_stable(fd, fd_offset, w->size);
 	return 0;
 }
 
@@ -116,17 +140,15 @@ static int check_add_args(uint64_t iova, uint64_t size, uint32_t prot, int fd,
 			  uint64_t fd_offset)
 {
 	if (size == 0 || iova + (size - 1) < iova) {
-		log_warn("dma: window 0x%llx+0x%llx is empty or wraps", (unsigned long long)iova,
-			 (unsigned long long)size);
-		return -EINVAL;
+		return refuse(EINVAL, "window 0x%llx+0x%llx is empty or wraps",
+			      (unsigned long long)iova, (unsigned long long)size);
 	}
 	if (prot & ~(UVFIO_DMA_READ | UVFIO_DMA_WRITE)) {
-		log_warn("dma: unknown prot bits 0x%x", prot);
-		return -EINVAL;
+		return refuse(EINVAL, "unknown prot bits 0x%x", prot);
 	}
 	if (fd >= 0 && (fd_offset + (size - 1) < fd_offset || fd_offset > INT64_MAX)) {
-		log_warn("dma: fd offset 0x%llx + size wraps", (unsigned long long)fd_offset);
-		return -EINVAL;
+		return refuse(EINVAL, "fd offset 0x%llx + size wraps",
+			      (unsigned long long)fd_offset);
 	}
 	return 0;
 }
@@ -175,6 +197,7 @@ int uvfio_dma_space_add(struct uvfio_dma_space *space, uint64_t iova, uint64_t s
 	w->iova = iova;
 	w->size = size;
 	w->prot = prot;
+	w->space = space;
 	if (pthread_cond_init(&w->idle, NULL) != 0) {
 		free(w);
 		return -ENOMEM;
@@ -183,6 +206,8 @@ int uvfio_dma_space_add(struct uvfio_dma_space *space, uint64_t iova, uint64_t s
 	 * The mapping holds the file; no dup of fd is needed to keep it alive. */
 	if (fd >= 0) {
 		ret = window_map(w, fd, fd_offset);
+		if (ret == 0 && !w->stable)
+			ret = dma_guard_init();
 		if (ret < 0) {
 			window_destroy(w);
 			return ret;
@@ -200,13 +225,18 @@ int uvfio_dma_space_add(struct uvfio_dma_space *space, uint64_t iova, uint64_t s
 	pthread_mutex_unlock(&space->lock);
 
 	if (ret < 0) {
-		log_warn("dma: cannot add window 0x%llx+0x%llx: %s", (unsigned long long)iova,
-			 (unsigned long long)size, strerror(-ret));
+		reason_set("window 0x%llx+0x%llx: %s", (unsigned long long)iova,
+			   (unsigned long long)size,
+			   ret == -EEXIST ? "overlaps a mapped window" :
+			   ret == -ENOSPC ? "too many windows (max_dma_maps)" : strerror(-ret));
+		log_debug("dma: cannot add window 0x%llx+0x%llx: %s", (unsigned long long)iova,
+			  (unsigned long long)size, strerror(-ret));
 		window_destroy(w);
 		return ret;
 	}
 	log_debug("dma: added window 0x%llx+0x%llx prot %u%s", (unsigned long long)iova,
-		  (unsigned long long)size, prot, fd >= 0 ? "" : " (message-based)");
+		  (unsigned long long)size, prot,
+		  fd < 0 ? " (message-based)" : w->stable ? " (sealed)" : " (guarded)");
 	return 0;
 }
 
@@ -224,9 +254,8 @@ int uvfio_dma_space_remove(struct uvfio_dma_space *space, uint64_t iova, uint64_
 	struct dma_window *w = dma_space_find(space, iova);
 	if (!w || w->iova != iova || w->size != size) {
 		pthread_mutex_unlock(&space->lock);
-		log_warn("dma: no window 0x%llx+0x%llx to remove", (unsigned long long)iova,
-			 (unsigned long long)size);
-		return -ENOENT;
+		return refuse(ENOENT, "no window 0x%llx+0x%llx to unmap (an unmap must match a "
+			      "map exactly)", (unsigned long long)iova, (unsigned long long)size);
 	}
 	unsigned pos = upper_bound(space, iova) - 1;
 	memmove(&space->win[pos], &space->win[pos + 1],
@@ -283,6 +312,13 @@ void dma_window_put(struct uvfio_dma_space *space, struct dma_window *w)
 	pthread_mutex_lock(&space->lock);
 	if (--w->refs == 0 && w->removing)
 		pthread_cond_broadcast(&w->idle);
+	pthread_mutex_unlock(&space->lock);
+}
+
+void dma_space_set_label(struct uvfio_dma_space *space, const char *label)
+{
+	pthread_mutex_lock(&space->lock);
+	snprintf(space->label, sizeof(space->label), "%s", label ? label : "");
 	pthread_mutex_unlock(&space->lock);
 }
 

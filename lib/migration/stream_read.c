@@ -17,6 +17,7 @@
 
 #include "migration/stream_priv.h"
 #include "util/log.h"
+#include "util/reason.h"
 
 enum rstate {
 	R_PREFIX, /* collecting the first 16 header bytes */
@@ -72,6 +73,7 @@ static int fail(struct uvfio_mig_reader *r, int err, const char *fmt, ...)
 	r->st = R_FAILED;
 	r->err = err;
 	log_warn("migration stream refused: %s", r->reason);
+	reason_set("migration stream refused: %s", r->reason);
 	return err;
 }
 

@@ -8,6 +8,7 @@
 
 #include "pci/pci_priv.h"
 #include "util/log.h"
+#include "util/reason.h"
 
 #define PAGE 4096ull
 #define ROM_MIN 2048ull
@@ -93,7 +94,7 @@ static ssize_t rom_read(struct uvfio_pci_device *pdev, uint64_t off, void *buf, 
 		return -EINVAL;
 	/* Like vfio-pci, region reads ignore the ROM enable bit but need memory decode. */
 	if (!uvfio_pci_mem_enabled(pdev))
-		return -EIO;
+		return refuse(EIO, "memory decoding is off (COMMAND.MEM)");
 	memcpy(buf, pdev->rom + off, count);
 	return (ssize_t)count;
 }
@@ -112,8 +113,11 @@ ssize_t pci_bar_region_rw(struct uvfio_device *dev, uint32_t index, uint64_t off
 	const struct pci_bar *b = &pdev->bars[bar];
 	bool on = b->type == UVFIO_PCI_BAR_IO ? uvfio_pci_io_enabled(pdev)
 					      : uvfio_pci_mem_enabled(pdev);
+	/* Decode disabled: vfio-pci fails the access the same way. */
 	if (!on)
-		return -EIO; /* decode disabled: vfio-pci fails the access the same way */
+		return refuse(EIO, "%s decoding is off (COMMAND.%s)",
+			      b->type == UVFIO_PCI_BAR_IO ? "I/O" : "memory",
+			      b->type == UVFIO_PCI_BAR_IO ? "IO" : "MEM");
 
 	/* Split the access where it enters or leaves the MSI-X table or PBA. */
 	uint8_t *p = buf;

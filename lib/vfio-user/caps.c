@@ -11,6 +11,7 @@
 #include "vfio-user/caps.h"
 #include "vfio-user/wire.h"
 #include "util/log.h"
+#include "util/reason.h"
 
 static void caps_defaults(struct vfu_caps *c)
 {
@@ -25,17 +26,17 @@ static void caps_defaults(struct vfu_caps *c)
 static int get_uint(struct json_object *v, const char *key, uint64_t max, uint64_t *out)
 {
 	if (!json_object_is_type(v, json_type_int)) {
-		log_warn("vfio-user: capability %s is not an integer", key);
+		reason_set("capability %s is not an integer", key);
 		return -EINVAL;
 	}
 	errno = 0;
 	if (json_object_get_int64(v) < 0) {
-		log_warn("vfio-user: capability %s is negative", key);
+		reason_set("capability %s is negative", key);
 		return -EINVAL;
 	}
 	uint64_t u = json_object_get_uint64(v);
 	if (u > max) {
-		log_warn("vfio-user: capability %s = %llu is out of range", key, (unsigned long long)u);
+		reason_set("capability %s = %llu is out of range", key, (unsigned long long)u);
 		return -EINVAL;
 	}
 	*out = u;
@@ -59,7 +60,7 @@ static int parse_migration(struct json_object *v, struct vfu_caps *c)
 	struct json_object *pg;
 
 	if (!json_object_is_type(v, json_type_object)) {
-		log_warn("vfio-user: capability migration is not an object");
+		reason_set("capability migration is not an object");
 		return -EINVAL;
 	}
 	c->has_migration = true;
@@ -74,14 +75,14 @@ static int parse_twin(struct json_object *v, struct vfu_caps *c)
 	struct json_object *s;
 
 	if (!json_object_is_type(v, json_type_object)) {
-		log_warn("vfio-user: capability twin_socket is not an object");
+		reason_set("capability twin_socket is not an object");
 		return -EINVAL;
 	}
 	c->has_twin_socket = true;
 	if (!json_object_object_get_ex(v, "supported", &s))
 		return 0;
 	if (!json_object_is_type(s, json_type_boolean)) {
-		log_warn("vfio-user: twin_socket.supported is not a boolean");
+		reason_set("twin_socket.supported is not a boolean");
 		return -EINVAL;
 	}
 	c->twin_socket = json_object_get_boolean(s);
@@ -95,7 +96,7 @@ static int parse_uvfio(struct json_object *v, struct vfu_caps *c)
 	struct json_object *p;
 
 	if (!json_object_is_type(v, json_type_object)) {
-		log_warn("vfio-user: capability uvfio is not an object");
+		reason_set("capability uvfio is not an object");
 		return -EINVAL;
 	}
 	c->has_uvfio = true;
@@ -105,14 +106,20 @@ static int parse_uvfio(struct json_object *v, struct vfu_caps *c)
 		if (ret < 0)
 			return ret;
 		if (c->uvfio_xfer == 0) {
-			log_warn("vfio-user: uvfio.max_data_xfer_size 0 leaves no room for any data");
+			reason_set("uvfio.max_data_xfer_size 0 leaves no room for any data");
 			return -EINVAL;
 		}
+	}
+	if (json_object_object_get_ex(v, "error_reason", &p)) {
+		if (!json_object_is_type(p, json_type_boolean))
+			return refuse(EINVAL, "uvfio.error_reason is not a boolean");
+		c->has_error_reason = true;
+		c->error_reason = json_object_get_boolean(p);
 	}
 	if (!json_object_object_get_ex(v, "precopy_info", &p))
 		return 0;
 	if (!json_object_is_type(p, json_type_boolean)) {
-		log_warn("vfio-user: uvfio.precopy_info is not a boolean");
+		reason_set("uvfio.precopy_info is not a boolean");
 		return -EINVAL;
 	}
 	c->precopy_info = json_object_get_boolean(p);
@@ -126,7 +133,7 @@ static int parse_one(const char *key, struct json_object *v, struct vfu_caps *c)
 	if (!strcmp(key, "max_data_xfer_size")) {
 		int ret = get_u32(v, key, &c->max_data_xfer_size, &c->has_max_data_xfer_size);
 		if (ret == 0 && c->max_data_xfer_size == 0) {
-			log_warn("vfio-user: max_data_xfer_size 0 leaves no room for any data");
+			reason_set("max_data_xfer_size 0 leaves no room for any data");
 			return -EINVAL;
 		}
 		return ret;
@@ -145,7 +152,7 @@ static int parse_one(const char *key, struct json_object *v, struct vfu_caps *c)
 		return parse_uvfio(v, c);
 	if (!strcmp(key, "write_multiple")) {
 		if (!json_object_is_type(v, json_type_boolean)) {
-			log_warn("vfio-user: capability write_multiple is not a boolean");
+			reason_set("capability write_multiple is not a boolean");
 			return -EINVAL;
 		}
 		c->has_write_multiple = true;
@@ -161,13 +168,13 @@ static int parse_root(struct json_object *root, struct vfu_caps *c)
 	struct json_object *caps;
 
 	if (!json_object_is_type(root, json_type_object)) {
-		log_warn("vfio-user: version data is not a JSON object");
+		reason_set("version data is not a JSON object");
 		return -EINVAL;
 	}
 	if (!json_object_object_get_ex(root, "capabilities", &caps))
 		return 0;
 	if (!json_object_is_type(caps, json_type_object)) {
-		log_warn("vfio-user: \"capabilities\" is not an object");
+		reason_set("\"capabilities\" is not an object");
 		return -EINVAL;
 	}
 	json_object_object_foreach(caps, key, val) {
@@ -185,7 +192,7 @@ int vfu_caps_parse(const char *json, size_t len, struct vfu_caps *c)
 		return 0;
 	const char *nul = memchr(json, '\0', len);
 	if (!nul) {
-		log_warn("vfio-user: version JSON is not NUL-terminated");
+		reason_set("version JSON is not NUL-terminated");
 		return -EINVAL;
 	}
 	size_t slen = (size_t)(nul - json);
@@ -202,7 +209,7 @@ int vfu_caps_parse(const char *json, size_t len, struct vfu_caps *c)
 	if (root && complete)
 		ret = parse_root(root, c);
 	else
-		log_warn("vfio-user: version JSON does not parse");
+		reason_set("version JSON does not parse");
 	json_object_put(root);
 	return ret;
 }
@@ -223,6 +230,7 @@ static void negotiate(const struct vfu_caps *c, const struct vfu_server_limits *
 	neg->twin_socket = c->twin_socket && ours->allow_twin_socket;
 	neg->write_multiple = c->write_multiple && ours->allow_write_multiple;
 	neg->precopy_info = c->has_uvfio && c->precopy_info;
+	neg->error_reason = c->has_uvfio && c->error_reason;
 	/* A uvfio client's larger size replaces the standard one on this connection. */
 	if (c->has_uvfio_xfer && ours->uvfio_max_xfer)
 		neg->max_data_xfer_size = min_u32(c->uvfio_xfer, ours->uvfio_max_xfer);
@@ -266,6 +274,9 @@ static struct json_object *build_caps(const struct vfu_caps *c,
 		if (c->has_uvfio_xfer && ours->uvfio_max_xfer)
 			json_object_object_add(u, "max_data_xfer_size",
 					       json_object_new_int64(neg->max_data_xfer_size));
+		if (c->has_error_reason)
+			json_object_object_add(u, "error_reason",
+					       json_object_new_boolean(neg->error_reason));
 		json_object_object_add(o, "uvfio", u);
 	}
 	if (c->has_twin_socket) {
@@ -285,18 +296,23 @@ int vfu_version_negotiate(const void *payload, size_t len, const struct vfu_serv
 	struct vfu_caps c;
 
 	if (len < sizeof(v)) {
-		log_warn("vfio-user: VERSION payload of %zu bytes is too short", len);
+		reason_set("VERSION payload of %zu bytes is too short", len);
 		return -EINVAL;
 	}
 	memcpy(&v, payload, sizeof(v));
 	if (v.major != VFU_MAJOR) {
-		log_warn("vfio-user: client speaks major version %u, we speak %u", v.major,
+		reason_set("client speaks major version %u, we speak %u", v.major,
 			 VFU_MAJOR);
 		return -EINVAL;
 	}
 	int ret = vfu_caps_parse((const char *)payload + sizeof(v), len - sizeof(v), &c);
 	if (ret < 0)
 		return ret;
+	/* DMA_MAP is aligned to the smallest page size (the kernel's rule for the IOMMU's): it
+	 * must be one mmap() can honour. */
+	if (c.pgsizes == 0 || (c.pgsizes & -c.pgsizes) < VFU_DEFAULT_PGSIZES)
+		return refuse(EINVAL, "pgsizes 0x%llx has no page size of 4096 or more",
+			      (unsigned long long)c.pgsizes);
 	memset(neg, 0, sizeof(*neg));
 	neg->minor = v.minor < VFU_MINOR ? v.minor : VFU_MINOR;
 	negotiate(&c, ours, neg);

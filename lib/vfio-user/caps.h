@@ -21,9 +21,10 @@ struct vfu_caps {
 	bool write_multiple;
 	bool precopy_info; /* uvfio extension: "uvfio": {"precopy_info": true} */
 	uint32_t uvfio_xfer; /* uvfio extension: "uvfio": {"max_data_xfer_size": n} */
+	bool error_reason; /* uvfio extension: "uvfio": {"error_reason": true} */
 	bool mig_max_bitmap_size; /* "migration": {"max_bitmap_size": n}: only QEMU sends it */
 	bool has_max_msg_fds, has_max_data_xfer_size, has_max_dma_maps, has_pgsizes, has_migration,
-		has_twin_socket, has_write_multiple, has_uvfio, has_uvfio_xfer;
+		has_twin_socket, has_write_multiple, has_uvfio, has_uvfio_xfer, has_error_reason;
 };
 
 /* The server's own limits and switches. */
@@ -49,6 +50,7 @@ struct vfu_negotiated {
 	bool write_multiple;
 	bool precopy_info; /* DEVICE_FEATURE VFU_FEATURE_UVFIO_PRECOPY_INFO is answered */
 	bool qemu_dma_layout; /* DMA_READ/WRITE in QEMU 10.x's layout (struct vfu_qemu_dma_rw) */
+	bool error_reason; /* error replies carry the reason as a NUL-terminated string */
 };
 
 /* json: the bytes after major/minor, len of them. len 0: no JSON, all defaults. Otherwise the

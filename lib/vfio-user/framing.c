@@ -171,7 +171,6 @@ void vfu_receiver_init(struct vfu_receiver *r)
 	vfu_msg_init(&r->msg);
 	r->hdr_got = 0;
 	r->payload_got = 0;
-	r->discard_left = 0;
 	r->bad = 0;
 	r->in_message = false;
 	r->place = NULL;
@@ -269,9 +268,11 @@ static int start_payload(struct vfu_receiver *r, size_t max_size)
 		return 1; /* no way to know where the payload ends: the header is all there is */
 	}
 	if (size > max_size) {
+		/* Not skipped: a peer that announces more than it agreed to is not trusted to
+		 * send what it announced, and a wrong guess would read its next bytes as headers.
+		 * The stream cannot be resynchronised; the caller closes the connection. */
 		r->bad = E2BIG;
-		r->discard_left = size - sizeof(struct vfu_hdr);
-		return r->discard_left ? 0 : 1;
+		return 1;
 	}
 	r->msg.payload_len = size - sizeof(struct vfu_hdr);
 	if (r->msg.payload_len == 0)
@@ -287,7 +288,6 @@ static int start_payload(struct vfu_receiver *r, size_t max_size)
 /* Returns 1 message complete, 0 progress made, -EAGAIN nothing to read now, or -errno. */
 static int feed_one(struct vfu_receiver *r, int sock, size_t max_size, size_t max_fds)
 {
-	uint8_t scratch[4096];
 	struct iovec iov[VFU_PLACE_MAX_IOV], *cur = iov;
 	int cnt = 1;
 	bool in_hdr = r->hdr_got < sizeof(r->msg.hdr);
@@ -295,10 +295,6 @@ static int feed_one(struct vfu_receiver *r, int sock, size_t max_size, size_t ma
 	if (in_hdr) {
 		iov[0].iov_base = (uint8_t *)&r->msg.hdr + r->hdr_got;
 		iov[0].iov_len = sizeof(r->msg.hdr) - r->hdr_got;
-	} else if (r->discard_left) {
-		iov[0].iov_base = scratch;
-		iov[0].iov_len = r->discard_left < sizeof(scratch) ? (size_t)r->discard_left
-								   : sizeof(scratch);
 	} else if (r->dst_cnt) {
 		memcpy(iov, r->dst, sizeof(iov[0]) * (size_t)r->dst_cnt);
 		cnt = r->dst_cnt;
@@ -322,10 +318,6 @@ static int feed_one(struct vfu_receiver *r, int sock, size_t max_size, size_t ma
 		if (r->hdr_got < sizeof(r->msg.hdr))
 			return 0;
 		return start_payload(r, max_size);
-	}
-	if (r->discard_left) {
-		r->discard_left -= (uint64_t)n;
-		return r->discard_left ? 0 : 1;
 	}
 	r->payload_got += (size_t)n;
 	return r->payload_got == r->msg.payload_len ? 1 : 0;

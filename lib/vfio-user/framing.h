@@ -67,14 +67,14 @@ int vfu_recv_placed(int sock, struct vfu_msg *msg, size_t max_size, size_t max_f
  * vfu_receiver_reset() before the next), 0 if more bytes are needed, negative errno on a fatal
  * condition (-ECONNRESET: orderly close at a boundary; -EPROTO: close mid-message).
  * Oversized messages (msg_size > max_size) and short ones (msg_size < 16) are reported as
- * complete messages with msg->payload NULL and *bad set to E2BIG / EINVAL: the payload of an
- * oversized message is read and dropped, so the stream stays in step.
+ * complete messages with msg->payload NULL and bad set to E2BIG / EINVAL. Nothing after an
+ * oversized header is read: the stream cannot be resynchronised, so bad == E2BIG means the
+ * caller must close the connection (after an error reply, if it likes).
  */
 struct vfu_receiver {
 	struct vfu_msg msg;
 	size_t hdr_got;
 	size_t payload_got;
-	uint64_t discard_left;
 	int bad;
 	bool in_message;
 	vfu_place_fn place; /* NULL: every payload is malloc'd */

@@ -143,6 +143,8 @@ static void test_migrate_failures(void **state)
 
 	run(&r, "migrate", f->a.sock_path, f->plain.sock_path, NULL);
 	expect(&r, 1, NULL, "not migratable");
+	/* The refusing server's reason, for the last request it refused. */
+	assert_non_null(strstr(r.err, "the destination refused: the device has no feature"));
 	run(&r, "migrate", f->a.sock_path, f->plain.sock_path, "--json", NULL);
 	expect(&r, 1, "\"ok\":false", NULL);
 	assert_non_null(strstr(r.out, "\"errno\":25")); /* ENOTTY */

@@ -96,6 +96,7 @@ int cmd_bind(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	char bdf[UVFIO_BDF_LEN];
 	uint32_t flags = 0;
 	int c;
 
@@ -110,6 +111,11 @@ int cmd_bind(int argc, char **argv)
 	}
 	if (optind != argc - 1) {
 		fputs(bind_usage, stderr);
+		return 2;
+	}
+	if (uvfio_host_parse_bdf(argv[optind], bdf) < 0) {
+		fprintf(stderr, "uvfio bind: bad PCI address '%s' (DDDD:BB:DD.F)\n%s", argv[optind],
+			bind_usage);
 		return 2;
 	}
 	if (host_configure_from_env() < 0)
@@ -130,6 +136,7 @@ int cmd_unbind(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	char bdf[UVFIO_BDF_LEN];
 	int c;
 
 	optind = 1;
@@ -139,6 +146,11 @@ int cmd_unbind(int argc, char **argv)
 	}
 	if (optind != argc - 1) {
 		fputs(unbind_usage, stderr);
+		return 2;
+	}
+	if (uvfio_host_parse_bdf(argv[optind], bdf) < 0) {
+		fprintf(stderr, "uvfio unbind: bad PCI address '%s' (DDDD:BB:DD.F)\n%s", argv[optind],
+			unbind_usage);
 		return 2;
 	}
 	if (host_configure_from_env() < 0)

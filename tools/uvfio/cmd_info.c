@@ -216,24 +216,25 @@ int cmd_info(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return usage_error("info", "expected one URL");
-	ret = uvfio_open(argv[optind], &h);
-	if (ret < 0) {
-		fprintf(stderr, "uvfio info: cannot open %s: %s\n", argv[optind], strerror(-ret));
-		return EXIT_FAILED;
-	}
+	ret = open_url("info", argv[optind], &h);
+	if (ret)
+		return ret;
 	o = out_new(json);
 	if (!o) {
 		uvfio_close(h);
 		return EXIT_FAILED;
 	}
 	ret = info(o, h, argv[optind]);
-	uvfio_close(h);
 	if (ret < 0) {
+		char buf[300];
 		/* A partial JSON document is not printed. */
 		out_discard(o);
-		fprintf(stderr, "uvfio info: %s: %s\n", argv[optind], strerror(-ret));
+		fprintf(stderr, "uvfio info: %s: %s\n", argv[optind],
+			why(h, ret, buf, sizeof(buf)));
+		uvfio_close(h);
 		return EXIT_FAILED;
 	}
+	uvfio_close(h);
 	out_finish(o);
 	return ret < 0 ? EXIT_FAILED : EXIT_OK;
 }

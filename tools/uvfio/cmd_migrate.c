@@ -156,6 +156,21 @@ static bool parse_write(const char *s, struct reg_write *w)
 	return true;
 }
 
+/* Whether two URLs name one device: equal after the vfio-user: prefix, or one socket file. */
+static bool same_device(const char *x, const char *y)
+{
+	struct stat sx, sy;
+
+	if (!strncmp(x, "vfio-user:", 10))
+		x += 10;
+	if (!strncmp(y, "vfio-user:", 10))
+		y += 10;
+	if (!strcmp(x, y))
+		return true;
+	return stat(x, &sx) == 0 && stat(y, &sy) == 0 && sx.st_dev == sy.st_dev &&
+	       sx.st_ino == sy.st_ino;
+}
+
 static int parse_migrate(int argc, char **argv, struct migrate_args *a)
 {
 	static const struct option opts[] = {
@@ -236,6 +251,12 @@ static int parse_migrate(int argc, char **argv, struct migrate_args *a)
 		return usage_error("migrate", "expected SRC DST");
 	a->src_url = argv[optind];
 	a->dst_url = argv[optind + 1];
+	if (check_url("migrate", a->src_url) || check_url("migrate", a->dst_url))
+		return EXIT_USAGE;
+	/* One device cannot be its own destination: the second open would wait for ever
+	 * behind the first (a vfio-user server serves one client at a time). */
+	if (same_device(a->src_url, a->dst_url))
+		return usage_error("migrate", "SRC and DST are the same device '%s'", a->src_url);
 	for (unsigned i = 0; i < a->nr_mem; i++)
 		for (unsigned j = 0; j < i; j++)
 			if (a->mem[i].iova < a->mem[j].iova + a->mem[j].length &&
@@ -274,11 +295,7 @@ static int print_progress(const struct uvfio_migrate_progress *p, void *opaque)
 
 static int open_device(const char *cmd, const char *url, struct uvfio_handle **h)
 {
-	int ret = uvfio_open(url, h);
-
-	if (ret < 0)
-		fprintf(stderr, "uvfio %s: cannot open %s: %s\n", cmd, url, strerror(-ret));
-	return ret;
+	return open_url(cmd, url, h) ? -EINVAL : 0;
 }
 
 /* BAR access needs decoding on (vfio-pci semantics); the destination's is overwritten by the
@@ -538,10 +555,16 @@ int cmd_migrate(int argc, char **argv)
 	ret = setup(&a, h, ioas);
 	if (ret == 0) {
 		ret = uvfio_migrate(h[0], ioas[0], h[1], ioas[1], &a.opts, st);
-		if (ret < 0)
+		if (ret < 0) {
 			fprintf(stderr, "uvfio migrate: %s (%s); the source is %s\n",
 				uvfio_migrate_strerror(ret), strerror(-ret),
 				uvfio_mig_state_name(st->src_state));
+			/* What a refusing server said, if it said anything. */
+			for (int s = 0; s < 2; s++)
+				if (*uvfio_last_error(h[s]))
+					fprintf(stderr, "uvfio migrate: the %s refused: %s\n",
+						s ? "destination" : "source", uvfio_last_error(h[s]));
+		}
 	}
 	if (ret == 0 && a.verify) {
 		ret = verify(&a, h, ioas, &v);

@@ -48,6 +48,7 @@ static int rw_main(int argc, char **argv, bool is_write)
 	int want = is_write ? 4 : 3, region, c, ret;
 	uint64_t width = 4, offset, value = 0;
 	struct uvfio_handle *h = NULL;
+	char buf[300];
 	ssize_t n;
 
 	optind = 1;
@@ -73,25 +74,24 @@ static int rw_main(int argc, char **argv, bool is_write)
 	if (is_write && width < 8 && value >> (8 * width))
 		return usage_error(cmd, "value 0x%llx does not fit in %u bytes",
 				   (unsigned long long)value, (unsigned)width);
-	ret = uvfio_open(argv[optind], &h);
-	if (ret < 0) {
-		fprintf(stderr, "uvfio %s: cannot open %s: %s\n", cmd, argv[optind], strerror(-ret));
-		return EXIT_FAILED;
-	}
+	ret = open_url(cmd, argv[optind], &h);
+	if (ret)
+		return ret;
 	ret = enable_decoding(h, region);
 	if (ret < 0)
-		fprintf(stderr, "uvfio %s: cannot enable decoding: %s\n", cmd, strerror(-ret));
+		fprintf(stderr, "uvfio %s: cannot enable decoding: %s\n", cmd,
+			why(h, ret, buf, sizeof(buf)));
 	/* Little-endian hosts only (as vfio-user itself): the low bytes of value are the access. */
 	if (is_write)
 		n = uvfio_region_write(h, (uint32_t)region, offset, &value, width);
 	else
 		n = uvfio_region_read(h, (uint32_t)region, offset, &value, width);
-	uvfio_close(h);
-	if (n < 0) {
+	if (n < 0)
 		fprintf(stderr, "uvfio %s: %s at 0x%llx: %s\n", cmd, argv[optind + 1],
-			(unsigned long long)offset, strerror((int)-n));
+			(unsigned long long)offset, why(h, (int)n, buf, sizeof(buf)));
+	uvfio_close(h);
+	if (n < 0)
 		return EXIT_FAILED;
-	}
 	printf("0x%0*llx\n", (int)width * 2, (unsigned long long)value);
 	return EXIT_OK;
 }

@@ -57,9 +57,13 @@ static int add_one(struct uvfio_server *server, const char *spec, const char *pa
 	char name[64];
 	int ret = uvfio_pci_create(spec, &pdev);
 
+	/* A declaration that cannot be right (syntax, unknown preset or option, no driver) is a
+	 * bad command line. */
+	if (ret == -EINVAL || ret == -ENOENT || ret == -ENODEV)
+		return usage_error("serve", "device '%s': %s", spec, strerror(-ret));
 	if (ret < 0) {
 		fprintf(stderr, "uvfio serve: device '%s': %s\n", spec, strerror(-ret));
-		return ret;
+		return EXIT_FAILED;
 	}
 	id = uvfio_pci_ident(pdev);
 	spec_name(spec, name, sizeof(name));
@@ -67,7 +71,7 @@ static int add_one(struct uvfio_server *server, const char *spec, const char *pa
 	if (ret < 0) {
 		fprintf(stderr, "uvfio serve: cannot serve '%s' on %s: %s\n", spec, path,
 			strerror(-ret));
-		return ret;
+		return EXIT_FAILED;
 	}
 	fprintf(stderr, "serving %s (%04x:%04x) on %s\n", name, id->vendor, id->device, path);
 	return 0;
@@ -123,6 +127,13 @@ int cmd_serve(int argc, char **argv)
 	if (!nspecs || nspecs != npaths)
 		return usage_error("serve", "give --device SPEC --socket PATH pairs (%u devices, "
 					    "%u sockets)", nspecs, npaths);
+	for (unsigned i = 0; i < npaths; i++) {
+		if (!*paths[i])
+			return usage_error("serve", "empty --socket path");
+		for (unsigned j = 0; j < i; j++)
+			if (!strcmp(paths[i], paths[j]))
+				return usage_error("serve", "socket %s given twice", paths[i]);
+	}
 	cfg.msg_timeout_ms = (uint32_t)timeout;
 	uvfio_register_builtin_drivers();
 	the_server = uvfio_server_new(&cfg);
@@ -140,8 +151,9 @@ int cmd_serve(int argc, char **argv)
 		ret = uvfio_server_run(the_server);
 		if (ret < 0)
 			fprintf(stderr, "uvfio serve: %s\n", strerror(-ret));
+		ret = ret < 0 ? EXIT_FAILED : EXIT_OK;
 	}
 	uvfio_server_free(the_server);
 	the_server = NULL;
-	return ret < 0 ? EXIT_FAILED : EXIT_OK;
+	return ret;
 }

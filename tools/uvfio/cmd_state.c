@@ -79,6 +79,10 @@ static int parse(int argc, char **argv, bool save, bool *stop)
 	}
 	if (argc - optind != 2)
 		return -usage_error(cmd, "expected URL FILE") - 1;
+	if (check_url(cmd, argv[optind]))
+		return -EXIT_USAGE - 1;
+	if (!*argv[optind + 1])
+		return -usage_error(cmd, "empty FILE (use - for %s)", save ? "stdout" : "stdin") - 1;
 	return optind;
 }
 
@@ -115,11 +119,9 @@ int cmd_save(int argc, char **argv)
 	to_stdout = !strcmp(file, "-");
 	if (to_stdout && isatty(STDOUT_FILENO))
 		return usage_error("save", "not writing a binary stream to a terminal");
-	ret = uvfio_open(url, &h);
-	if (ret < 0) {
-		fprintf(stderr, "uvfio save: cannot open %s: %s\n", url, strerror(-ret));
-		return EXIT_FAILED;
-	}
+	ret = open_url("save", url, &h);
+	if (ret)
+		return ret;
 	if (msg_timeout)
 		uvfio_set_msg_timeout(h, msg_timeout);
 	fd = to_stdout ? STDOUT_FILENO : open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -129,12 +131,14 @@ int cmd_save(int argc, char **argv)
 		return EXIT_FAILED;
 	}
 	n = uvfio_migrate_save(h, write_fd, &fd);
+	char reason[300];
+	why(h, (int)n, reason, sizeof(reason));
 	uvfio_close(h);
 	if (!to_stdout && close(fd) < 0 && n >= 0)
 		n = -errno;
 	if (n < 0) {
 		fprintf(stderr, "uvfio save: %s: %s (%s)\n", url, uvfio_migrate_strerror((int)n),
-			strerror((int)-n));
+			reason);
 		if (!to_stdout)
 			unlink(file);
 		return EXIT_FAILED;
@@ -212,17 +216,22 @@ int cmd_load(int argc, char **argv)
 		fprintf(stderr, "uvfio load: cannot read %s: %s\n", file, strerror(-ret));
 		return EXIT_FAILED;
 	}
-	ret = uvfio_open(url, &h);
-	if (ret < 0) {
-		fprintf(stderr, "uvfio load: cannot open %s: %s\n", url, strerror(-ret));
+	ret = open_url("load", url, &h);
+	if (ret) {
+		if (mapped)
+			munmap(buf, len);
+		else
+			free(buf);
+		return ret;
 	} else {
 		if (msg_timeout)
 			uvfio_set_msg_timeout(h, msg_timeout);
 		ret = uvfio_migrate_load(h, buf ? buf : (const uint8_t *)"", len,
 					 stop ? UVFIO_MIG_STATE_STOP : UVFIO_MIG_STATE_RUNNING);
+		char reason[300];
 		if (ret < 0) {
 			fprintf(stderr, "uvfio load: cannot load %s into %s: %s (%s)\n", file, url,
-				uvfio_migrate_strerror(ret), strerror(-ret));
+				uvfio_migrate_strerror(ret), why(h, ret, reason, sizeof(reason)));
 			/* A refused load leaves the device in RESUMING. A vfio-user server resets
 			 * its device when we leave, but a kernel driver need not (mtty keeps its
 			 * migration state across close): reset it, so the next user does not find

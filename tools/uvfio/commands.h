@@ -39,4 +39,13 @@ const char *region_name(uint32_t index, char *buf, unsigned size);
 /* Applies --log LEVEL; false if LEVEL is not a level. */
 bool set_log_level(const char *level);
 
+/* tools/uvfio/args.c. A URL whose syntax is wrong: message and EXIT_USAGE, else 0. */
+int check_url(const char *cmd, const char *url);
+/* check_url, then uvfio_open: 0, EXIT_USAGE, or EXIT_FAILED (message printed). */
+struct uvfio_handle;
+int open_url(const char *cmd, const char *url, struct uvfio_handle **h);
+/* err's text, preceded by the server's reason for the last refusal on h if it gave one. */
+#include <stddef.h>
+const char *why(struct uvfio_handle *h, int err, char *buf, size_t size);
+
 #endif

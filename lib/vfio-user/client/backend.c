@@ -38,6 +38,16 @@ static int64_t now_ms(void)
 }
 
 /* A reply must echo our id and command and carry exactly the fds the command allows. */
+/* A hostile server's text reaches terminals: printable ASCII only, bounded. */
+static void keep_reason(struct vfu_client *c, const uint8_t *p, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len && p[i] && n + 1 < sizeof(c->last_error); i++)
+		c->last_error[n++] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '?';
+	c->last_error[n] = '\0';
+}
+
 static int check_reply(struct vfu_client *c, const struct vfu_hdr *req, struct vfu_msg *reply)
 {
 	const struct vfu_hdr *r = &reply->hdr;
@@ -54,10 +64,13 @@ static int check_reply(struct vfu_client *c, const struct vfu_hdr *req, struct v
 		c->broken = true;
 		return -EPROTO;
 	}
+	c->last_error[0] = '\0';
 	if (r->flags & VFU_F_ERROR) {
-		if (reply->nfds || reply->payload_len)
-			log_warn("vfio-user: error reply to %s carries a payload or fds",
-				 vfu_command_name(req->cmd));
+		if (reply->nfds)
+			log_warn("vfio-user: error reply to %s carries fds", vfu_command_name(req->cmd));
+		/* The uvfio error_reason extension: the server's reason as a string. */
+		if (reply->payload_len)
+			keep_reason(c, reply->payload, reply->payload_len);
 		/* 0 or something that is no errno (kernel errnos end below 4096): EIO. */
 		if (!r->error_no || r->error_no >= 4096)
 			return -EIO;

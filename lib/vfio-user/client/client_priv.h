@@ -41,6 +41,8 @@ struct vfu_client {
 	bool broken; /* the stream is out of step (timeout, bad framing): refuse further use */
 	struct vfu_peer_caps peer;
 	uint32_t nr_dma_maps;
+	/* The server's reason for the last reply under lock, "" if it gave none (or succeeded). */
+	char last_error[200];
 
 	/* Serving the device's DMA messages. */
 	pthread_mutex_t dma_lock;

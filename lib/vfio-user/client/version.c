@@ -5,6 +5,7 @@
  * twin socket only as offered and with exactly the fd it names).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 
 #include "client_priv.h"
 #include "util/log.h"
+#include "client/backend.h"
 
 #define PEER_MAX_MSG_FDS 16u /* QEMU rejects more */
 #define PEER_MAX_XFER (64u << 20)
@@ -36,6 +38,8 @@ static char *proposal(void)
 	/* Our extension: a server that does not know it ignores the key and leaves it out of its
 	 * reply, so nothing changes for it. */
 	json_object_object_add(uvfio, "precopy_info", json_object_new_boolean(1));
+	/* Error replies that say why (the server's reason string). */
+	json_object_object_add(uvfio, "error_reason", json_object_new_boolean(1));
 	/* Larger messages for migration data; the standard key above stays what QEMU says. */
 	json_object_object_add(uvfio, "max_data_xfer_size",
 			       json_object_new_int(VFU_CLIENT_MAX_XFER));
@@ -270,4 +274,13 @@ out:
 			  rep.major, rep.minor, c->peer.max_msg_fds, c->peer.max_data_xfer_size,
 			  c->peer.uvfio_xfer, c->peer.twin_socket);
 	return ret;
+}
+
+void uvfio_vfio_user_last_error(struct uvfio_handle *h, char *buf, size_t len)
+{
+	struct vfu_client *c = h->priv;
+
+	pthread_mutex_lock(&c->lock);
+	snprintf(buf, len, "%s", c->last_error);
+	pthread_mutex_unlock(&c->lock);
 }

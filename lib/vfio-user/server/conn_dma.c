@@ -159,6 +159,12 @@ static int dma_inline(struct vfu_conn *c, uint16_t msg_id, uint64_t iova, void *
 				ret = -errno;
 			continue;
 		}
+		if (r->bad == E2BIG) {
+			/* An oversized header: the stream cannot be resynchronised. */
+			conn_mark_dead(c);
+			ret = -EPROTO;
+			break;
+		}
 		if (!r->bad && is_reply(&r->msg)) {
 			if (r->msg.hdr.msg_id == msg_id) {
 				ret = take_reply(c, &r->msg, msg_id, iova, buf, len, is_write);

@@ -11,28 +11,20 @@
 
 #include "vfio-user/server/server_priv.h"
 #include "util/log.h"
-
-static const char *dev_name(struct vfu_conn *c)
-{
-	return uvfio_device_name(c->sd->dev);
-}
+#include "util/reason.h"
 
 /* Takes a fixed-size request; -EINVAL unless msg_size matches it and argsz >= min_argsz. */
 static int fixed_request(struct vfu_conn *c, struct vfu_msg *m, size_t size, uint32_t min_argsz)
 {
 	uint32_t argsz;
 
-	if (m->payload_len != size) {
-		log_warn("server: %s: %s payload of %zu bytes, expected %zu", dev_name(c),
-			 vfu_command_name(m->hdr.cmd), m->payload_len, size);
-		return -EINVAL;
-	}
+	if (m->payload_len != size)
+		return refuse(EINVAL, "%s payload of %zu bytes, expected %zu",
+			      vfu_command_name(m->hdr.cmd), m->payload_len, size);
 	memcpy(&argsz, m->payload, sizeof(argsz));
-	if (argsz < min_argsz) {
-		log_warn("server: %s: %s argsz %u < %u", dev_name(c), vfu_command_name(m->hdr.cmd),
-			 argsz, min_argsz);
-		return -EINVAL;
-	}
+	if (argsz < min_argsz)
+		return refuse(EINVAL, "%s argsz %u < %u", vfu_command_name(m->hdr.cmd), argsz,
+			      min_argsz);
 	return 0;
 }
 
@@ -104,10 +96,8 @@ int handle_region_info(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply *
 	if (ret < 0)
 		return ret;
 	memcpy(&in, m->payload, sizeof(in));
-	if (in.index >= uvfio_device_num_regions(dev)) {
-		log_warn("server: %s: region index %u out of range", dev_name(c), in.index);
-		return -EINVAL;
-	}
+	if (in.index >= uvfio_device_num_regions(dev))
+		return refuse(EINVAL, "region index %u out of range", in.index);
 	const struct uvfio_region *reg = uvfio_device_get_region(dev, in.index);
 	struct vfu_region_info out = { .index = in.index };
 	size_t caps_size = 0;
@@ -155,11 +145,9 @@ int handle_region_io_fds(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply
 	if (ret < 0)
 		return ret;
 	q = (struct vfu_region_io_fds_request *)m->payload;
-	if (q->index >= uvfio_device_num_regions(c->sd->dev) || q->flags || q->count) {
-		log_warn("server: %s: GET_REGION_IO_FDS index %u flags 0x%x count %u", dev_name(c),
-			 q->index, q->flags, q->count);
-		return -EINVAL;
-	}
+	if (q->index >= uvfio_device_num_regions(c->sd->dev) || q->flags || q->count)
+		return refuse(EINVAL, "GET_REGION_IO_FDS index %u flags 0x%x count %u", q->index,
+			      q->flags, q->count);
 	/* No ioeventfds in uvfio yet: the head alone, count 0. */
 	q->argsz = sizeof(*q);
 	r->payload = q;
@@ -175,10 +163,8 @@ int handle_irq_info(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply *r)
 	if (ret < 0)
 		return ret;
 	info = (struct vfu_irq_info *)m->payload;
-	if (info->index >= uvfio_device_num_irqs(c->sd->dev)) {
-		log_warn("server: %s: irq index %u out of range", dev_name(c), info->index);
-		return -EINVAL;
-	}
+	if (info->index >= uvfio_device_num_irqs(c->sd->dev))
+		return refuse(EINVAL, "irq index %u out of range", info->index);
 	uint32_t count, flags;
 	ret = uvfio_device_get_irq_info(c->sd->dev, info->index, &count, &flags);
 	if (ret < 0)
@@ -200,31 +186,21 @@ static int check_irq_set(struct vfu_conn *c, struct vfu_msg *m, const struct vfu
 	size_t data_size = data == UVFIO_IRQ_SET_DATA_BOOL ? s->count : 0;
 	uint32_t count = 0, flags;
 
-	if (s->argsz != m->payload_len || m->payload_len != sizeof(*s) + data_size) {
-		log_warn("server: %s: SET_IRQS argsz %u, payload %zu, data %zu", dev_name(c),
-			 s->argsz, m->payload_len, data_size);
-		return -EINVAL;
-	}
+	if (s->argsz != m->payload_len || m->payload_len != sizeof(*s) + data_size)
+		return refuse(EINVAL, "SET_IRQS argsz %u, payload %zu, data %zu", s->argsz,
+			      m->payload_len, data_size);
 	if (s->flags & ~(data | action) || __builtin_popcount(data) != 1 ||
-	    __builtin_popcount(action) != 1) {
-		log_warn("server: %s: SET_IRQS flags 0x%x", dev_name(c), s->flags);
-		return -EINVAL;
-	}
+	    __builtin_popcount(action) != 1)
+		return refuse(EINVAL, "SET_IRQS flags 0x%x", s->flags);
 	if (s->index >= uvfio_device_num_irqs(c->sd->dev) ||
 	    uvfio_device_get_irq_info(c->sd->dev, s->index, &count, &flags) < 0)
 		return -EINVAL;
 	bool disable_all = s->count == 0 && s->start == 0 && data == UVFIO_IRQ_SET_DATA_NONE;
-	if (!disable_all && (s->start >= count || s->count > count - s->start)) {
-		log_warn("server: %s: SET_IRQS vectors %u+%u of %u", dev_name(c), s->start, s->count,
-			 count);
-		return -EINVAL;
-	}
+	if (!disable_all && (s->start >= count || s->count > count - s->start))
+		return refuse(EINVAL, "SET_IRQS vectors %u+%u of %u", s->start, s->count, count);
 	bool eventfd = data == UVFIO_IRQ_SET_DATA_EVENTFD;
-	if ((eventfd && m->nfds && m->nfds != s->count) || (!eventfd && m->nfds)) {
-		log_warn("server: %s: SET_IRQS with %zu fds for %u vectors", dev_name(c), m->nfds,
-			 s->count);
-		return -EINVAL;
-	}
+	if ((eventfd && m->nfds && m->nfds != s->count) || (!eventfd && m->nfds))
+		return refuse(EINVAL, "SET_IRQS with %zu fds for %u vectors", m->nfds, s->count);
 	return 0;
 }
 
@@ -258,21 +234,17 @@ static int check_access(struct vfu_conn *c, const struct vfu_region_access *a)
 {
 	struct uvfio_device *dev = c->sd->dev;
 
-	if (a->count > c->neg.max_data_xfer_size) {
-		log_warn("server: %s: access of %u bytes > max_data_xfer_size", dev_name(c),
-			 a->count);
-		return -EINVAL;
-	}
-	if (a->region >= uvfio_device_num_regions(dev)) {
-		log_warn("server: %s: region %u out of range", dev_name(c), a->region);
-		return -EINVAL;
-	}
+	if (a->count > c->neg.max_data_xfer_size)
+		return refuse(EINVAL, "access of %u bytes > max_data_xfer_size %u", a->count,
+			      c->neg.max_data_xfer_size);
+	if (a->region >= uvfio_device_num_regions(dev))
+		return refuse(EINVAL, "region %u does not exist (the device has %u)", a->region,
+			      uvfio_device_num_regions(dev));
 	const struct uvfio_region *reg = uvfio_device_get_region(dev, a->region);
-	if (!reg || a->offset > reg->size || a->count > reg->size - a->offset) {
-		log_warn("server: %s: access 0x%llx+%u outside region %u", dev_name(c),
-			 (unsigned long long)a->offset, a->count, a->region);
-		return -EINVAL;
-	}
+	if (!reg || a->offset > reg->size || a->count > reg->size - a->offset)
+		return refuse(EINVAL, "access 0x%llx+%u outside region %u (size 0x%llx)",
+			      (unsigned long long)a->offset, a->count, a->region,
+			      (unsigned long long)(reg ? reg->size : 0));
 	return 0;
 }
 
@@ -281,7 +253,7 @@ int handle_region_read(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply *
 	struct vfu_region_access a;
 
 	if (m->payload_len != sizeof(a))
-		return -EINVAL;
+		return refuse(EINVAL, "%zu payload bytes, want %zu", m->payload_len, sizeof(a));
 	memcpy(&a, m->payload, sizeof(a));
 	int ret = check_access(c, &a);
 	if (ret < 0)
@@ -310,11 +282,9 @@ int handle_region_write(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply 
 	if (m->payload_len < sizeof(*a))
 		return -EINVAL;
 	a = (struct vfu_region_access *)m->payload;
-	if (m->payload_len != sizeof(*a) + a->count) {
-		log_warn("server: %s: REGION_WRITE of %u bytes in a %zu-byte payload", dev_name(c),
-			 a->count, m->payload_len);
-		return -EINVAL;
-	}
+	if (m->payload_len != sizeof(*a) + a->count)
+		return refuse(EINVAL, "REGION_WRITE of %u bytes in a %zu-byte payload", a->count,
+			      m->payload_len);
 	int ret = check_access(c, a);
 	if (ret < 0)
 		return ret;
@@ -331,19 +301,15 @@ int handle_write_multi(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply *
 {
 	struct vfu_write_multi *w;
 
-	if (!c->neg.write_multiple) {
-		log_warn("server: %s: REGION_WRITE_MULTI was not negotiated", dev_name(c));
-		return -EINVAL;
-	}
+	if (!c->neg.write_multiple)
+		return refuse(EINVAL, "REGION_WRITE_MULTI was not negotiated");
 	if (m->payload_len < sizeof(*w))
 		return -EINVAL;
 	w = (struct vfu_write_multi *)m->payload;
 	if (w->wr_cnt == 0 || w->wr_cnt > VFU_WRITE_MULTI_MAX ||
-	    m->payload_len != sizeof(*w) + w->wr_cnt * sizeof(struct vfu_write_multi_entry)) {
-		log_warn("server: %s: REGION_WRITE_MULTI wr_cnt %llu in %zu bytes", dev_name(c),
-			 (unsigned long long)w->wr_cnt, m->payload_len);
-		return -EINVAL;
-	}
+	    m->payload_len != sizeof(*w) + w->wr_cnt * sizeof(struct vfu_write_multi_entry))
+		return refuse(EINVAL, "REGION_WRITE_MULTI wr_cnt %llu in %zu bytes",
+			      (unsigned long long)w->wr_cnt, m->payload_len);
 	/* All entries are checked before any is written. */
 	for (uint64_t i = 0; i < w->wr_cnt; i++) {
 		struct vfu_write_multi_entry *e = &w->wrs[i];

@@ -16,6 +16,7 @@
 
 #include "vfio-user/server/dispatch_mig.h"
 #include "util/log.h"
+#include "util/reason.h"
 
 #define FEATURE_OPS (VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_PROBE)
 
@@ -45,20 +46,16 @@ static int precopy_feature(struct vfu_conn *c, struct vfu_msg *m,
 	uint32_t op = f->flags & ~VFIO_DEVICE_FEATURE_MASK;
 	struct vfu_precopy_info info;
 
-	if (!c->neg.precopy_info) {
-		log_warn("server: %s: precopy info feature was not negotiated", dev_name(c));
-		return -ENOTTY;
-	}
+	if (!c->neg.precopy_info)
+		return refuse(ENOTTY, "precopy info feature was not negotiated");
 	if (op & ~FEATURE_OPS)
 		return -EINVAL;
 	if (op & VFIO_DEVICE_FEATURE_PROBE)
 		return (op & VFIO_DEVICE_FEATURE_SET) ? -EINVAL : echo(m, f, r);
 	if (op != VFIO_DEVICE_FEATURE_GET || m->payload_len != sizeof(*f) ||
-	    f->argsz < sizeof(*f) + sizeof(info)) {
-		log_warn("server: %s: precopy info: flags 0x%x, %zu bytes, argsz %u", dev_name(c),
-			 f->flags, m->payload_len, f->argsz);
-		return -EINVAL;
-	}
+	    f->argsz < sizeof(*f) + sizeof(info))
+		return refuse(EINVAL, "precopy info: flags 0x%x, %zu bytes, argsz %u", f->flags,
+			      m->payload_len, f->argsz);
 	uint64_t initial, dirty;
 	int ret = uvfio_device_mig_precopy_info(c->sd->dev, &initial, &dirty);
 	if (ret < 0)
@@ -181,24 +178,17 @@ int handle_mig_data_read(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply
 {
 	struct vfu_mig_data q;
 
-	if (m->payload_len != sizeof(q)) {
-		log_warn("server: %s: MIG_DATA_READ payload of %zu bytes", dev_name(c),
-			 m->payload_len);
-		return -EINVAL;
-	}
+	if (m->payload_len != sizeof(q))
+		return refuse(EINVAL, "MIG_DATA_READ payload of %zu bytes", m->payload_len);
 	memcpy(&q, m->payload, sizeof(q));
 	/* Larger than max_data_xfer_size is refused, not shortened: a short reply means "no
 	 * more data" and must not be produced by a limit. */
 	if (q.size == 0 || q.size > c->neg.max_data_xfer_size ||
-	    q.argsz < sizeof(q) + (uint64_t)q.size) {
-		log_warn("server: %s: MIG_DATA_READ argsz %u size %u (max %u)", dev_name(c), q.argsz,
-			 q.size, c->neg.max_data_xfer_size);
-		return -EINVAL;
-	}
-	if (m->hdr.flags & VFU_F_NO_REPLY) {
-		log_warn("server: %s: MIG_DATA_READ without a reply would lose data", dev_name(c));
-		return -EINVAL;
-	}
+	    q.argsz < sizeof(q) + (uint64_t)q.size)
+		return refuse(EINVAL, "MIG_DATA_READ argsz %u size %u (max %u)", q.argsz, q.size,
+			      c->neg.max_data_xfer_size);
+	if (m->hdr.flags & VFU_F_NO_REPLY)
+		return refuse(EINVAL, "MIG_DATA_READ without a reply would lose data");
 	if (q.size > VFU_DEFAULT_MAX_DATA_XFER && !c->big_sndbuf)
 		raise_sndbuf(c);
 	struct mig_send x = { .c = c, .req = &m->hdr };
@@ -230,18 +220,13 @@ int handle_mig_data_write(struct vfu_conn *c, struct vfu_msg *m, struct vfu_repl
 	struct vfu_mig_data q;
 
 	(void)r;
-	if (m->payload_len < sizeof(q)) {
-		log_warn("server: %s: MIG_DATA_WRITE payload of %zu bytes", dev_name(c),
-			 m->payload_len);
-		return -EINVAL;
-	}
+	if (m->payload_len < sizeof(q))
+		return refuse(EINVAL, "MIG_DATA_WRITE payload of %zu bytes", m->payload_len);
 	memcpy(&q, m->payload, sizeof(q));
 	if (q.size == 0 || q.size != m->payload_len - sizeof(q) ||
-	    q.argsz < sizeof(q) + (uint64_t)q.size) {
-		log_warn("server: %s: MIG_DATA_WRITE argsz %u size %u in %zu bytes", dev_name(c),
-			 q.argsz, q.size, m->payload_len);
-		return -EINVAL;
-	}
+	    q.argsz < sizeof(q) + (uint64_t)q.size)
+		return refuse(EINVAL, "MIG_DATA_WRITE argsz %u size %u in %zu bytes", q.argsz,
+			      q.size, m->payload_len);
 	ssize_t n = uvfio_device_mig_data_write(c->sd->dev, m->payload + sizeof(q), q.size);
 	if (n < 0)
 		return (int)n;

@@ -151,5 +151,9 @@ int handle_feature(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply *r);
 
 /* dispatch.c: handles one complete message (bad: the receiver's verdict, 0 if fine). */
 void dispatch_msg(struct vfu_conn *c, struct vfu_msg *msg, int bad);
+/* Test hook: called with the connection's socket and each message's header before it is
+ * handled (tests/integration/test_peer_death.c kills a peer at the k-th message). NULL, and
+ * never set, outside tests. */
+extern void (*vfu_dispatch_hook)(int sock, const struct vfu_hdr *hdr);
 
 #endif
