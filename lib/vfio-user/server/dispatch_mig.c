@@ -143,6 +143,8 @@ static void raise_sndbuf(struct vfu_conn *c)
 		log_debug("server: %s: SO_SNDBUF: %s", dev_name(c), strerror(errno));
 }
 
+#define MIG_SMALL_IOV 16
+
 struct mig_send {
 	struct vfu_conn *c;
 	const struct vfu_hdr *req;
@@ -158,14 +160,18 @@ static int send_mig_reply(void *opaque, const struct iovec *iov, int nr, size_t 
 				     .size = (uint32_t)bytes };
 	struct vfu_hdr h = { .msg_id = x->req->msg_id, .cmd = x->req->cmd,
 			     .flags = VFU_F_TYPE_REPLY };
-	struct iovec *v = malloc(((size_t)nr + 1) * sizeof(*v));
+	struct iovec small[MIG_SMALL_IOV], *v = small;
 
+	if (nr + 1 > MIG_SMALL_IOV)
+		v = malloc(((size_t)nr + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	v[0] = (struct iovec){ .iov_base = &head, .iov_len = sizeof(head) };
 	memcpy(v + 1, iov, (size_t)nr * sizeof(*iov));
-	int ret = conn_send(x->c, x->c->sock, &h, v, nr + 1, NULL, 0);
-	free(v);
+	/* Never waits: what the socket does not take now is copied to the output queue. */
+	int ret = conn_send(x->c, &h, v, nr + 1, NULL, 0);
+	if (v != small)
+		free(v);
 	if (ret < 0) {
 		log_warn("server: %s: sending migration data failed: %s", dev_name(x->c),
 			 strerror(-ret));
@@ -214,13 +220,12 @@ int handle_mig_data_read(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply
 		return 0;
 	}
 	/* Nothing now, or the end of the stream: an empty answer. */
-	struct vfu_mig_data *empty = malloc(sizeof(*empty));
+	struct vfu_mig_data *empty = conn_tx_buf(c, sizeof(*empty));
 	if (!empty)
 		return -ENOMEM;
 	*empty = (struct vfu_mig_data){ .argsz = sizeof(*empty), .size = 0 };
 	r->payload = empty;
 	r->len = sizeof(*empty);
-	r->free_payload = true;
 	return 0;
 }
 
