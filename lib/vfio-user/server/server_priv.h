@@ -4,6 +4,7 @@
 #define UVFIO_VFIO_USER_SERVER_PRIV_H
 
 #include <pthread.h>
+#include <time.h>
 
 #include <uvfio/server.h>
 
@@ -35,6 +36,7 @@ struct srv_dev {
 	char *path; /* unlinked at free if it is still our socket; NULL for an inherited fd */
 	dev_t path_dev; /* the socket file we created, to recognise it at exit */
 	ino_t path_ino;
+	struct timespec path_ctime;
 	struct ev_src ev;
 	pthread_mutex_t lock; /* guards conn against DMA handler threads */
 	struct vfu_conn *conn; /* the one client, or NULL */

@@ -44,7 +44,10 @@ static void unlink_ours(struct srv_dev *sd)
 
 	if (lstat(sd->path, &st) < 0)
 		return;
-	if (st.st_dev != sd->path_dev || st.st_ino != sd->path_ino) {
+	/* An inode number can be reused by a file made after ours was removed: ctime tells. */
+	if (st.st_dev != sd->path_dev || st.st_ino != sd->path_ino ||
+	    st.st_ctim.tv_sec != sd->path_ctime.tv_sec ||
+	    st.st_ctim.tv_nsec != sd->path_ctime.tv_nsec) {
 		log_info("server: %s is no longer our socket; leaving it", sd->path);
 		return;
 	}
@@ -201,6 +204,7 @@ int uvfio_server_add_device(struct uvfio_server *srv, struct uvfio_device *dev,
 	srv->devs->path = path;
 	srv->devs->path_dev = st.st_dev;
 	srv->devs->path_ino = st.st_ino;
+	srv->devs->path_ctime = st.st_ctim;
 	log_info("server: %s listening on %s (loop %u)", uvfio_device_name(dev), socket_path,
 		 srv->devs->loop->index);
 	return 0;
