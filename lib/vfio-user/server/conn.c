@@ -240,7 +240,7 @@ static void arm_timer(struct vfu_conn *c, bool on)
 }
 
 /* Replies pile up: stop reading this client, wait for room, start the clock on it. */
-static void pause_reading(struct vfu_conn *c)
+void conn_pause_reading(struct vfu_conn *c)
 {
 	if (!c->reading)
 		return;
@@ -267,8 +267,30 @@ int conn_send(struct vfu_conn *c, struct vfu_hdr *h, const struct iovec *iov, in
 	if (ret < 0)
 		return ret;
 	if (outq_pending(&c->out))
-		pause_reading(c);
+		conn_pause_reading(c);
 	return 0;
+}
+
+static bool out_pending(const struct vfu_conn *c)
+{
+	return mig_reply_pending(c) || outq_pending(&c->out);
+}
+
+/* Sends what waits, in order: the migration reply in progress, then the queue. Returns the
+ * bytes sent (0 if the socket took none) or -errno. */
+static ssize_t flush_out(struct vfu_conn *c)
+{
+	ssize_t total = 0;
+
+	while (mig_reply_pending(c)) {
+		int n = mig_reply_continue(c);
+		if (n <= 0)
+			return n < 0 ? n : total;
+		total += n;
+	}
+	c->out.hold = false;
+	ssize_t n = outq_flush(&c->out, c->sock);
+	return n < 0 ? n : total + n;
 }
 
 static int wait_writable(struct vfu_conn *c)
@@ -286,11 +308,11 @@ int conn_send_wait(struct vfu_conn *c, struct vfu_hdr *h, const struct iovec *io
 	int ret = 0;
 
 	/* What is queued goes first: the client reads messages in the order they were made. */
-	while (ret == 0 && outq_pending(&c->out)) {
-		ssize_t n = outq_flush(&c->out, c->sock);
+	while (ret == 0 && out_pending(c)) {
+		ssize_t n = flush_out(c);
 		if (n < 0)
 			ret = (int)n;
-		else if (outq_pending(&c->out))
+		else if (out_pending(c))
 			ret = wait_writable(c);
 	}
 	if (ret == 0) {
@@ -423,7 +445,7 @@ static void on_readable(struct vfu_conn *c)
 void conn_on_event(struct vfu_conn *c, uint32_t events)
 {
 	if (!c->reading) {
-		ssize_t n = outq_flush(&c->out, c->sock);
+		ssize_t n = flush_out(c);
 		if (n < 0) {
 			if (n != -EPIPE && n != -ECONNRESET)
 				log_warn("server: %s: send failed: %s", uvfio_device_name(c->sd->dev),
@@ -431,7 +453,7 @@ void conn_on_event(struct vfu_conn *c, uint32_t events)
 			conn_close(c);
 			return;
 		}
-		if (!outq_pending(&c->out))
+		if (!out_pending(c))
 			resume_reading(c); /* EPOLLIN, if any, comes with the next wait */
 		else if (n > 0)
 			arm(c->tx_timer_fd, c->sd->srv->cfg.msg_timeout_ms, true); /* it reads: more time */
@@ -446,10 +468,11 @@ void conn_on_tx_timer(struct vfu_conn *c)
 {
 	uint64_t v;
 
-	if (read(c->tx_timer_fd, &v, sizeof(v)) < 0 || !outq_pending(&c->out))
+	if (read(c->tx_timer_fd, &v, sizeof(v)) < 0 || !out_pending(c))
 		return;
 	log_warn("server: %s: client read none of %zu pending reply bytes for %u ms; "
-		 "disconnecting it", uvfio_device_name(c->sd->dev), outq_pending(&c->out),
+		 "disconnecting it", uvfio_device_name(c->sd->dev),
+		 outq_pending(&c->out) + c->mig_left + (c->mig_pre_len - c->mig_pre_off),
 		 c->sd->srv->cfg.msg_timeout_ms);
 	conn_close(c);
 }

@@ -25,8 +25,7 @@ void outq_free(struct outq *q)
 	outq_init(q);
 }
 
-/* sendmsg() that never waits: bytes sent, 0 if the socket is full, or -errno. */
-static ssize_t send_nowait(int sock, struct iovec *iov, int cnt, const int *fds, size_t nfds)
+ssize_t outq_send_nowait(int sock, struct iovec *iov, int cnt, const int *fds, size_t nfds)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * OUTQ_MAX_FDS)];
@@ -110,12 +109,12 @@ int outq_send(struct outq *q, int sock, struct vfu_hdr *hdr, const struct iovec 
 		return -ENOBUFS;
 
 	size_t done = 0;
-	if (!outq_pending(q)) {
+	if (!outq_pending(q) && !q->hold) {
 		int cnt = iovcnt + 1 < OUTQ_DIRECT_IOV ? iovcnt + 1 : OUTQ_DIRECT_IOV;
 		v[0] = (struct iovec){ .iov_base = hdr, .iov_len = sizeof(*hdr) };
 		for (int i = 1; i < cnt; i++)
 			v[i] = iov[i - 1];
-		ssize_t n = send_nowait(sock, v, cnt, fds, nfds);
+		ssize_t n = outq_send_nowait(sock, v, cnt, fds, nfds);
 		if (n < 0)
 			return (int)n;
 		done = (size_t)n;
@@ -163,7 +162,7 @@ ssize_t outq_flush(struct outq *q, int sock)
 		if (next && next->pos - q->sent < len)
 			len = (size_t)(next->pos - q->sent);
 		struct iovec v = { .iov_base = q->buf + q->head, .iov_len = len };
-		ssize_t n = send_nowait(sock, &v, 1, attach ? r->fds : NULL, attach ? r->nfds : 0);
+		ssize_t n = outq_send_nowait(sock, &v, 1, attach ? r->fds : NULL, attach ? r->nfds : 0);
 		if (n < 0)
 			return n;
 		if (n == 0)

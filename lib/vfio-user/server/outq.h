@@ -35,6 +35,7 @@ struct outq {
 	uint64_t queued; /* stream offset of buf[tail] */
 	struct outq_fdrec rec[OUTQ_MAX_FDREC];
 	unsigned nrec;
+	bool hold; /* the owner sends something of its own first: queue even when empty */
 };
 
 void outq_init(struct outq *q);
@@ -51,6 +52,8 @@ static inline size_t outq_pending(const struct outq *q)
  */
 int outq_send(struct outq *q, int sock, struct vfu_hdr *hdr, const struct iovec *iov, int iovcnt,
 	      const int *fds, size_t nfds);
+/* sendmsg() that never waits: bytes sent, 0 if the socket is full, or -errno. */
+ssize_t outq_send_nowait(int sock, struct iovec *iov, int cnt, const int *fds, size_t nfds);
 /* Sends what is pending. Returns the bytes sent (0 if the socket took nothing) or -errno. */
 ssize_t outq_flush(struct outq *q, int sock);
 

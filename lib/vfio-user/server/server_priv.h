@@ -95,6 +95,14 @@ struct vfu_conn {
 	/* MIG_DATA_READ replies, kept while a stream is being drained: no allocation and no
 	 * fresh pages per message. */
 	bool big_sndbuf; /* SO_SNDBUF was raised for large migration replies */
+	/* A MIG_DATA_READ reply the socket did not take whole: mig_pre[off, len) (the rest of its
+	 * head, or data copied when the socket took none) goes first, then mig_left bytes still
+	 * in the device's stream, sent from there as the socket takes them (no copy). The output
+	 * queue holds everything else back until then. */
+	size_t mig_left;
+	size_t mig_pre_off, mig_pre_len;
+	bool mig_blocked; /* the socket took nothing in the last continuation */
+	uint8_t mig_pre[64 + 4096];
 };
 
 /* One event loop: an epoll fd, the devices it serves, the thread that runs it. */
@@ -196,6 +204,16 @@ void conn_handle_reply(struct vfu_conn *c, struct vfu_msg *msg);
 void conn_fail_dma(struct vfu_conn *c);
 /* The DMA space's message handler (opaque: the srv_dev): server-to-client DMA_READ/WRITE. */
 int conn_dma_msg(void *opaque, uint64_t iova, void *buf, size_t len, bool is_write);
+
+/* dispatch_mig.c: the rest of a MIG_DATA_READ reply (see vfu_conn.mig_left). Returns > 0 if
+ * bytes went out, 0 if the socket took none, -errno if the connection failed. */
+int mig_reply_continue(struct vfu_conn *c);
+static inline bool mig_reply_pending(const struct vfu_conn *c)
+{
+	return c->mig_left || c->mig_pre_off < c->mig_pre_len;
+}
+/* Pauses reading (conn.c): replies are waiting to go out. */
+void conn_pause_reading(struct vfu_conn *c);
 
 /* dispatch_dev.c: device commands. Each returns 0 with *r filled, or -errno (error reply). */
 int handle_get_info(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply *r);
