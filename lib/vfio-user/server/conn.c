@@ -105,6 +105,7 @@ int conn_open(struct srv_dev *sd, int sock)
 	c->neg.max_data_xfer_size = srv->limits.max_data_xfer_size;
 	c->neg.client_max_msg_fds = VFU_DEFAULT_MAX_MSG_FDS;
 	vfu_receiver_init(&c->rx);
+	vfu_receiver_init(&c->dma_rx);
 	c->rx.place = place_rx;
 	c->rx.place_opaque = c;
 	outq_init(&c->out);
@@ -206,7 +207,9 @@ void conn_free(struct vfu_conn *c)
 	vfu_receiver_reset(&c->rx);
 	free_queue(c);
 	outq_free(&c->out);
+	vfu_receiver_reset(&c->dma_rx); /* dma_inline never leaves dma_buf lent */
 	free(c->rx_buf);
+	free(c->dma_buf);
 	free(c->tx_buf);
 	pthread_cond_destroy(&c->dma_cond);
 	pthread_mutex_destroy(&c->lock);

@@ -149,15 +149,52 @@ static int dma_twin(struct vfu_conn *c, uint16_t msg_id, uint64_t iova, void *bu
 	return ret < 0 ? -EIO : 0;
 }
 
+/* Replies read inline land in a buffer of the connection: no allocation per DMA message. */
+static int place_dma(void *opaque, const struct vfu_hdr *hdr, size_t len, struct iovec *iov)
+{
+	struct vfu_conn *c = opaque;
+
+	(void)hdr;
+	if (len > c->dma_cap) {
+		uint8_t *b = realloc(c->dma_buf, len);
+		if (!b)
+			return 0; /* the receiver mallocs this one */
+		c->dma_buf = b;
+		c->dma_cap = len;
+	}
+	iov[0] = (struct iovec){ .iov_base = c->dma_buf, .iov_len = len };
+	return 1;
+}
+
+static void dma_rx_reset(struct vfu_conn *c, struct vfu_receiver *r)
+{
+	vfu_receiver_reset(r);
+	r->place = place_dma;
+	r->place_opaque = c;
+}
+
+/* A command that came while waiting: it is handled later, so it gets a payload of its own. */
+static void queue_command(struct vfu_conn *c, struct vfu_receiver *r)
+{
+	if (r->dst_cnt && r->msg.payload_len && !r->bad) {
+		r->msg.payload = malloc(r->msg.payload_len);
+		if (!r->msg.payload) {
+			conn_mark_dead(c);
+			return;
+		}
+		memcpy(r->msg.payload, c->dma_buf, r->msg.payload_len);
+	}
+	conn_queue_msg(c, &r->msg, r->bad);
+}
+
 static int dma_inline(struct vfu_conn *c, uint16_t msg_id, uint64_t iova, void *buf, size_t len,
 		      bool is_write)
 {
-	struct vfu_receiver *r = malloc(sizeof(*r));
+	struct vfu_receiver *r = &c->dma_rx;
 	int timeout = (int)c->sd->srv->cfg.msg_timeout_ms;
-	int ret = r ? send_dma(c, DMA_INLINE, msg_id, iova, buf, len, is_write) : -ENOMEM;
+	int ret = send_dma(c, DMA_INLINE, msg_id, iova, buf, len, is_write);
 
-	if (r)
-		vfu_receiver_init(r);
+	dma_rx_reset(c, r);
 	while (ret == 0) {
 		int got = vfu_receiver_feed(r, c->sock, conn_max_msg_size(c),
 					    c->sd->srv->limits.max_msg_fds);
@@ -175,22 +212,26 @@ static int dma_inline(struct vfu_conn *c, uint16_t msg_id, uint64_t iova, void *
 				ret = -errno;
 			continue;
 		}
+		if (r->dst_cnt && !r->bad)
+			r->msg.payload = c->dma_buf; /* lent: taken back before the reset */
 		if (!r->bad && is_reply(&r->msg)) {
 			if (r->msg.hdr.msg_id == msg_id) {
 				ret = take_reply(c, &r->msg, msg_id, iova, buf, len, is_write);
 				break;
 			}
 			log_warn("server: dropping a reply to unknown msg_id %u", r->msg.hdr.msg_id);
-			vfu_receiver_reset(r);
-			continue;
+		} else {
+			if (r->msg.payload == c->dma_buf)
+				r->msg.payload = NULL;
+			queue_command(c, r);
 		}
-		conn_queue_msg(c, &r->msg, r->bad);
-		vfu_receiver_reset(r);
+		if (r->msg.payload == c->dma_buf)
+			r->msg.payload = NULL;
+		dma_rx_reset(c, r);
 	}
-	if (r) {
-		vfu_receiver_reset(r);
-		free(r);
-	}
+	if (r->msg.payload == c->dma_buf)
+		r->msg.payload = NULL;
+	dma_rx_reset(c, r);
 	return ret < 0 ? -EIO : 0;
 }
 

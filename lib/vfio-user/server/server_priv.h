@@ -76,6 +76,9 @@ struct vfu_conn {
 	bool reading; /* EPOLLIN is watched (false while replies pile up) */
 	uint8_t *rx_buf; /* placed payloads of received messages: no allocation per message */
 	size_t rx_cap;
+	struct vfu_receiver dma_rx; /* the loop's own DMA replies, read inline (conn_dma.c) */
+	uint8_t *dma_buf; /* their payloads */
+	size_t dma_cap;
 	uint8_t *tx_buf; /* reply payloads built by handlers (region reads and the like) */
 	size_t tx_cap;
 	struct vfu_conn *grave_next; /* closed, freed at the end of the loop's batch */
