@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -217,6 +218,91 @@ static void test_slow_reader_gets_everything(void **state)
 	assert_int_equal(stop_two(&t), 0);
 }
 
+/* ---- device pollers in polling mode ---- */
+
+struct poller {
+	sem_t enough; /* posted once, at the 100th call */
+	unsigned calls;
+	pthread_t thread; /* the thread of the last call */
+};
+
+static int count_polls(void *arg)
+{
+	struct poller *p = arg;
+
+	p->thread = pthread_self();
+	if (++p->calls == 100)
+		sem_post(&p->enough);
+	return 0; /* no work: an adaptive loop would back off; a fixed one spins its window */
+}
+
+struct runner {
+	struct uvfio_server *srv;
+	pthread_t thread;
+	int ret;
+};
+
+static void *run_server(void *arg)
+{
+	struct runner *r = arg;
+
+	r->thread = pthread_self();
+	r->ret = uvfio_server_run(r->srv);
+	return NULL;
+}
+
+static bool wait_sem(sem_t *s)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 30;
+	return sem_timedwait(s, &ts) == 0;
+}
+
+/* Each device's poll callback runs on that device's own loop thread, over and over while the
+ * loop polls, and the devices are served meanwhile. */
+static void test_pollers_on_their_loops(void **state)
+{
+	char dir[] = "/tmp/uvfio-poll.XXXXXX", path[2][128];
+	struct uvfio_server_config cfg = { .poll_us = 50 };
+	struct poller p[2];
+	struct runner r = { 0 };
+	pthread_t th;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	r.srv = uvfio_server_new(&cfg);
+	assert_non_null(r.srv);
+	for (int i = 0; i < 2; i++) {
+		struct uvfio_device *dev = h_test_device(NULL);
+		memset(&p[i], 0, sizeof(p[i]));
+		sem_init(&p[i].enough, 0, 0);
+		uvfio_device_set_poller(dev, count_polls, &p[i]);
+		snprintf(path[i], sizeof(path[i]), "%s/d%d.sock", dir, i);
+		assert_int_equal(uvfio_server_add_device(r.srv, dev, path[i]), 0);
+	}
+	assert_int_equal(pthread_create(&th, NULL, run_server, &r), 0);
+	for (int i = 0; i < 2; i++) {
+		int sock = h_connect_enabled(path[i]);
+		assert_true(sock >= 0);
+		assert_int_equal(h_check_alive(sock), 0);
+	}
+	assert_true(wait_sem(&p[0].enough));
+	assert_true(wait_sem(&p[1].enough));
+	uvfio_server_stop(r.srv);
+	pthread_join(th, NULL);
+	assert_int_equal(r.ret, 0);
+	/* The first loop runs on the thread that called uvfio_server_run, the second on its own. */
+	assert_true(pthread_equal(p[0].thread, r.thread) || pthread_equal(p[1].thread, r.thread));
+	assert_false(pthread_equal(p[0].thread, p[1].thread));
+	h_close_tracked(NULL);
+	uvfio_server_free(r.srv);
+	for (int i = 0; i < 2; i++)
+		sem_destroy(&p[i].enough);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 /* ---- migration data under backpressure ---- */
 
 #define MIG_REQ (1u << 20) /* bytes per MIG_DATA_READ (the default max_data_xfer_size) */
@@ -418,6 +504,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_slow_reader_gets_everything, h_close_tracked),
 		cmocka_unit_test_teardown(test_embedded_in_foreign_loop, h_close_tracked),
 		cmocka_unit_test_teardown(test_mig_data_under_backpressure, h_close_tracked),
+		cmocka_unit_test_teardown(test_pollers_on_their_loops, h_close_tracked),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
