@@ -3,7 +3,7 @@
  * Socket ownership: a path where a live server answers is refused, a stale socket file is
  * replaced, anything else at the path is left alone; the socket is created 0600 whatever the
  * umask; at exit only the file this server created is removed; `uvfio serve` refuses the same
- * --socket twice.
+ * --socket twice. Also `uvfio serve --loops/--poll`: bad values refused, good ones serve.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -190,6 +190,48 @@ static void test_cli_same_socket_twice(void **state)
 	assert_int_equal(access(f->path, F_OK), -1); /* refused before creating anything */
 }
 
+static void test_cli_loops_poll_values(void **state)
+{
+	struct fx *f = *state;
+	struct h_run r;
+	static const char *const bad[][2] = {
+		{ "--loops", "0" }, { "--loops", "65" }, { "--loops", "x" },
+		{ "--poll=0", NULL }, { "--poll=2000000", NULL }, { "--poll=1e3", NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (bad[i][1])
+			assert_int_equal(h_run_cli(&r, "serve", bad[i][0], bad[i][1], "--device", "edu",
+						   "--socket", f->path, NULL), 0);
+		else
+			assert_int_equal(h_run_cli(&r, "serve", bad[i][0], "--device", "edu",
+						   "--socket", f->path, NULL), 0);
+		assert_true(h_run_matches(&r, 2, NULL, bad[i][0][6] == '=' ? "bad --poll"
+									   : "bad --loops"));
+		assert_int_equal(access(f->path, F_OK), -1);
+	}
+}
+
+/* Two edu devices on one shared loop, busy-polling: both answer. */
+static void test_cli_shared_polling_loop_serves(void **state)
+{
+	struct fx *f = *state;
+	const char *const args[] = { "--loops", "1", "--poll=20", "--device", "edu", "--socket",
+				     "@SOCK@", "--device", "edu", "--socket", f->path, NULL };
+	struct h_server s;
+	uint32_t id = 0;
+
+	assert_int_equal(h_server_start_cli(&s, args), 0);
+	for (int i = 0; i < 2; i++) {
+		int sock = h_connect_enabled(i ? f->path : s.sock_path);
+		assert_true(sock >= 0);
+		assert_int_equal(h_region_read(sock, 0, 0, &id, 4), 0);
+		assert_int_equal(id, 0x010000ed);
+	}
+	h_close_tracked(NULL);
+	assert_int_equal(h_server_stop(&s), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +243,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_only_our_file_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_live_server_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_same_socket_twice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli_loops_poll_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli_shared_polling_loop_serves, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
