@@ -84,18 +84,21 @@ static void server_stop(struct server *s)
 
 /* The baseline: another process writes `bytes` into a socket from a buffer of that size (in
  * memory, not in cache, like the device memory a save sends), we read them in the sink's chunk
- * size. The writer waits for a request so that fork() and faulting the buffer in are not timed. */
-static double raw_copy_gbps(uint64_t bytes)
-{
-	static uint8_t buf[SINK_CHUNK];
-	double best = 0;
-	int sv[2];
+ * size. The writer waits for a request so that fork() and faulting the buffer in are not timed.
+ * One writer serves every run: each uvfio run is paired with a raw run right after it. */
+struct raw_copy {
 	pid_t pid;
+	int sock;
+};
+
+static int raw_start(struct raw_copy *r, uint64_t bytes)
+{
+	int sv[2];
 
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		return -1;
-	pid = fork();
-	if (pid == 0) {
+	r->pid = fork();
+	if (r->pid == 0) {
 		uint8_t *src = malloc(bytes);
 		uint64_t want;
 
@@ -113,24 +116,31 @@ static double raw_copy_gbps(uint64_t bytes)
 		_exit(0);
 	}
 	close(sv[1]);
-	for (int run = 0; run < BENCH_RUNS; run++) {
-		uint64_t t0 = bench_now_ns(), got = 0;
+	r->sock = sv[0];
+	return r->pid < 0 ? -1 : 0;
+}
 
-		if (bench_full_io(sv[0], &bytes, sizeof(bytes), true))
+static double raw_copy_gbps(struct raw_copy *r, uint64_t bytes)
+{
+	static uint8_t buf[SINK_CHUNK];
+	uint64_t t0 = bench_now_ns(), got = 0;
+
+	if (bench_full_io(r->sock, &bytes, sizeof(bytes), true))
+		return -1;
+	while (got < bytes) {
+		ssize_t n = read(r->sock, buf, bytes - got < SINK_CHUNK ? bytes - got : SINK_CHUNK);
+
+		if (n <= 0)
 			return -1;
-		while (got < bytes) {
-			ssize_t n = read(sv[0], buf, bytes - got < SINK_CHUNK ? bytes - got : SINK_CHUNK);
-
-			if (n <= 0)
-				return -1;
-			got += (uint64_t)n;
-		}
-		double gbps = (double)bytes / (double)(bench_now_ns() - t0);
-		best = gbps > best ? gbps : best;
+		got += (uint64_t)n;
 	}
-	close(sv[0]);
-	waitpid(pid, NULL, 0);
-	return best;
+	return (double)bytes / (double)(bench_now_ns() - t0);
+}
+
+static void raw_stop(struct raw_copy *r)
+{
+	close(r->sock);
+	waitpid(r->pid, NULL, 0);
 }
 
 static int count_bytes(void *opaque, const void *buf, size_t len)
@@ -146,7 +156,8 @@ static int stop_copy_throughput(unsigned mem_mib)
 	struct server s;
 	struct uvfio_handle *h;
 	uint64_t bytes = 0;
-	double best = 0, raw;
+	double best = 0, raw = 0, worst_ratio = 1e9, ratio[BENCH_RUNS];
+	struct raw_copy rc;
 
 	snprintf(spec, sizeof(spec), "edu-mig,mem=%uM", mem_mib);
 	if (server_start(&s, spec) || server_open(&s, &h))
@@ -154,6 +165,8 @@ static int stop_copy_throughput(unsigned mem_mib)
 	/* Entering STOP_COPY serialises the whole state before the reply: more than the default
 	 * 5 s reply timeout on a slow machine. */
 	uvfio_set_msg_timeout(h, 120000);
+	if (raw_start(&rc, (uint64_t)mem_mib << 20))
+		return -1;
 	for (int run = 0; run < BENCH_RUNS; run++) {
 		uint64_t t0 = bench_now_ns();
 		int64_t n;
@@ -166,8 +179,15 @@ static int stop_copy_throughput(unsigned mem_mib)
 			return -1;
 		}
 		double gbps = (double)bytes / (double)(bench_now_ns() - t0);
+		double r = raw_copy_gbps(&rc, bytes);
+		if (r <= 0)
+			return -1;
 		best = gbps > best ? gbps : best;
+		raw = r > raw ? r : raw;
+		ratio[run] = gbps / r;
+		worst_ratio = ratio[run] < worst_ratio ? ratio[run] : worst_ratio;
 	}
+	raw_stop(&rc);
 	/* Where the time goes: the arc into STOP_COPY (the device serialises its state) and the
 	 * transfer, timed apart once. */
 	static uint8_t chunk[SINK_CHUNK];
@@ -182,11 +202,18 @@ static int stop_copy_throughput(unsigned mem_mib)
 		return -1;
 	uvfio_close(h);
 	server_stop(&s);
-	raw = raw_copy_gbps(bytes);
-	if (raw <= 0)
-		return -1;
 	printf("%-40s %10.2f %10.2f %7.2fx %s\n", "stop-copy save, 256 MiB state (GB/s)", best, raw,
-	       best / raw, ">= 0.80x raw AF_UNIX copy");
+	       best / raw, "(best runs)");
+	printf("  each run against the raw copy right after it:");
+	for (int run = 0; run < BENCH_RUNS; run++)
+		printf(" %.2fx", ratio[run]);
+	printf("\n");
+	if (worst_ratio >= 0.8)
+		printf("%56s goal met: >= 0.80x the raw AF_UNIX copy in every run (worst %.2fx)\n",
+		       "", worst_ratio);
+	else
+		printf("GOAL MISSED: >= 0.80x the raw AF_UNIX copy in every run (worst %.2fx)\n",
+		       worst_ratio);
 	printf("  (%llu stream bytes per save, device memory %u MiB; entering STOP_COPY %.0f ms, "
 	       "then the transfer at %.2f GB/s)\n", (unsigned long long)bytes, mem_mib,
 	       (double)(t1 - t0) / 1e6, (double)moved / (double)(t2 - t1));
@@ -259,8 +286,12 @@ static int downtime(unsigned rate_kib)
 			 (unsigned long long)(DIRTY_LEN >> 20), budgets[i]);
 		printf("%-40s %10.2f %10u %8u %5llu ms %s%s\n", label, (double)st.downtime_ns / 1e6,
 		       budgets[i], st.rounds, (unsigned long long)st.estimate_ms,
-		       st.downtime_ns <= budgets[i] * 1000000ull ? "within budget" : "OVER budget",
+		       st.downtime_ns <= budgets[i] * 1000000ull ? "goal met: within budget"
+								  : "over budget",
 		       st.converged ? "" : " (did not converge)");
+		if (st.downtime_ns > budgets[i] * 1000000ull)
+			printf("GOAL MISSED: downtime %.2f ms over the %u ms budget\n",
+			       (double)st.downtime_ns / 1e6, budgets[i]);
 		src = 1 - src;
 		usleep(50000);
 	}

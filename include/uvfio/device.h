@@ -6,8 +6,10 @@
  * and vfio-level masking, a reset, and an ops table its driver fills. Transports (the vfio-user
  * server) call the uvfio_device_* entry points below; they never touch device internals.
  *
- * Threading: region access, SET_IRQS, reset and open/close are called from one thread (the
- * server's loop). uvfio_device_irq_trigger()/uvfio_device_irq_level() may be called from any thread.
+ * Threading: region access, SET_IRQS, reset, open/close, the fd watcher's callbacks and the
+ * poll callback are called from one thread (the loop serving this device; each device's loop
+ * is its own unless the server shares loops between devices). uvfio_device_irq_trigger() and
+ * uvfio_device_irq_level() may be called from any thread.
  */
 #ifndef UVFIO_DEVICE_H
 #define UVFIO_DEVICE_H
@@ -182,6 +184,21 @@ typedef int (*uvfio_fd_watch_fn)(void *loop, int fd, void (*cb)(void *arg), void
 typedef void (*uvfio_fd_unwatch_fn)(void *loop, int fd);
 UVFIO_API void uvfio_device_set_fd_watcher(struct uvfio_device *dev, uvfio_fd_watch_fn watch,
 					   uvfio_fd_unwatch_fn unwatch, void *loop);
+
+/*
+ * A poll callback the device's loop runs after every wakeup and, in polling mode (the server's
+ * poll_us, `uvfio serve --poll`), continuously while it spins: a driver that checks a queue in
+ * shared memory (say, a doorbell it polls rather than an eventfd) runs it there, on the thread
+ * that also does the device's region access. Returns > 0 if it found work (that keeps an
+ * adaptive loop spinning), 0 if not. Without polling mode the loop sleeps until an fd is ready:
+ * a driver that needs to be called then must also make an fd readable. fn NULL removes it.
+ * Set it before the device is served.
+ */
+typedef int (*uvfio_device_poll_fn)(void *arg);
+UVFIO_API void uvfio_device_set_poller(struct uvfio_device *dev, uvfio_device_poll_fn fn,
+				       void *arg);
+/* Runs the poll callback once (what the loop does); 0 if there is none. */
+UVFIO_API int uvfio_device_poll(struct uvfio_device *dev);
 
 UVFIO_END_DECLS
 

@@ -276,9 +276,11 @@ UVFIO_API ssize_t uvfio_device_mig_data_write(struct uvfio_device *dev, const vo
 /* The zero-copy form of uvfio_device_mig_data_read(), for transports: the next min(len, what
  * there is now) stream bytes, topped up from the driver in pre-copy like a read, are handed to
  * send as iovecs pointing into the stream (device memory passed by reference included), and
- * consumed only if send returns 0 (else its error is returned and nothing is consumed). send
- * runs with the device's migration lock held and must not call back into the device. Returns
- * the bytes sent; 0 means no data now (PRE_COPY) or the end of the stream (STOP_COPY), and send
+ * consumed if send returns 0 (all of them) or k with 0 < k < bytes (only the first k: the rest
+ * is what the next call hands out first; a transport that cannot wait for its socket sends the
+ * rest of a reply that way). A negative return is returned and nothing is consumed. send runs
+ * with the device's migration lock held and must not call back into the device. Returns the
+ * bytes consumed; 0 means no data now (PRE_COPY) or the end of the stream (STOP_COPY), and send
  * is then not called. */
 typedef int (*uvfio_mig_send_fn)(void *opaque, const struct iovec *iov, int nr, size_t bytes);
 UVFIO_API ssize_t uvfio_device_mig_data_send(struct uvfio_device *dev, size_t len,

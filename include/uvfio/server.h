@@ -1,8 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Serve devices over vfio-user. One server runs one epoll loop for any number of devices, each
- * on its own listening UNIX socket with at most one client at a time. The loop can be embedded:
- * poll uvfio_server_fd() for readability and call uvfio_server_dispatch(server, 0).
+ * Serve devices over vfio-user, each on its own listening UNIX socket with at most one client
+ * at a time.
+ *
+ * Execution model: every device is served by an event loop (an epoll fd) of its own, or, with
+ * config.loops = N, devices share N loops (added round-robin). uvfio_server_run() runs each
+ * loop on a thread of its own (the caller's thread runs the first) until uvfio_server_stop().
+ * A loop never waits for a client to read: replies the socket cannot take are queued on the
+ * connection, the loop stops reading from that client until they are out, and a client that
+ * reads nothing for msg_timeout_ms is disconnected. Nothing one client does delays another
+ * device's loop. Add every device before uvfio_server_run().
+ *
+ * Embedding: a program with its own event loop watches uvfio_server_fd() for readability (it
+ * is readable whenever any loop has work) and then calls uvfio_server_dispatch(server, 0),
+ * which handles every ready loop on the caller's thread; nothing else runs the loops then (do
+ * not call uvfio_server_run() too). Devices may be added at any time in this mode.
+ *
  * A second client that connects while one is served waits in the listen backlog (connect()
  * succeeds, nothing is answered) until the first one leaves.
  * A server outlives its clients: when one leaves, its DMA windows are unmapped, its eventfds
@@ -33,24 +46,39 @@ struct uvfio_server_config {
 		UVFIO_DMA_MSG_SPEC,
 		UVFIO_DMA_MSG_QEMU,
 	} dma_msg_layout;
+	/* Event loops: 0 gives each device a loop (and, under uvfio_server_run, a thread) of its
+	 * own; N > 0 shares N loops between the devices, added round-robin. */
+	uint32_t loops;
+	/* Polling: 0 sleeps in epoll whenever nothing is ready. N > 0 busy-polls each loop's
+	 * sockets, eventfds and device pollers (uvfio_device_set_poller) for N microseconds after
+	 * the last work before sleeping; UVFIO_SERVER_POLL_ADAPTIVE spins for a window that grows
+	 * while work keeps arriving and shrinks while it does not. */
+	int32_t poll_us;
 };
+
+#define UVFIO_SERVER_POLL_ADAPTIVE (-1)
 
 /* config may be NULL for defaults. */
 UVFIO_API struct uvfio_server *uvfio_server_new(const struct uvfio_server_config *config);
 /* Disconnects clients, closes sockets (and unlinks their paths), frees the devices. */
 UVFIO_API void uvfio_server_free(struct uvfio_server *server);
-/* Serve dev on a new socket at path (an existing socket file is replaced). The server owns dev
- * from now on, even on failure. */
+/* Serve dev on a new socket at path, created with mode 0600 (never wider, whatever the umask).
+ * -EADDRINUSE if a live server answers there; a stale socket file (nothing listening) is
+ * replaced. At free the file is unlinked only if it is still the one this server created.
+ * The server owns dev from now on, even on failure. */
 UVFIO_API int uvfio_server_add_device(struct uvfio_server *server, struct uvfio_device *dev,
 				      const char *socket_path);
 /* Serve dev on an already listening socket fd (e.g. inherited, --fd=N). */
 UVFIO_API int uvfio_server_add_device_fd(struct uvfio_server *server, struct uvfio_device *dev,
 					 int listen_fd);
+/* The fd to watch for readability when embedding (see the top of this file). */
 UVFIO_API int uvfio_server_fd(struct uvfio_server *server);
-/* Handle what is ready, waiting up to timeout_ms (-1: forever). Returns the number of events
- * handled, 0 on timeout, -ECANCELED after uvfio_server_stop(). */
+/* Handle what is ready in every loop on the caller's thread, waiting up to timeout_ms (-1:
+ * forever) for something to be ready. Returns the number of events handled, 0 on timeout,
+ * -ECANCELED after uvfio_server_stop(). */
 UVFIO_API int uvfio_server_dispatch(struct uvfio_server *server, int timeout_ms);
-/* dispatch until stopped. Returns 0 when stopped. */
+/* Runs every loop, each on its own thread (the first on the caller's), until stopped; joins
+ * them. Returns 0 when stopped. */
 UVFIO_API int uvfio_server_run(struct uvfio_server *server);
 /* Async-signal-safe and thread-safe. */
 UVFIO_API void uvfio_server_stop(struct uvfio_server *server);

@@ -527,6 +527,10 @@ static int stop_copy(struct mig_ctx *c)
 	if (ret == 0 && c->o.final_state != UVFIO_MIG_STATE_STOP)
 		ret = set_state(c->dst, "destination", c->o.final_state);
 	c->st->downtime_ns = mig_now_ns() - t;
+	if (ret == 0 && c->st->downtime_ns > c->o.max_downtime_ms * 1000000ull)
+		log_warn("migrate: downtime %.1f ms is over the %u ms budget (estimate %llu ms)",
+			 (double)c->st->downtime_ns / 1e6, c->o.max_downtime_ms,
+			 (unsigned long long)c->st->estimate_ms);
 	log_debug("migrate: downtime %llu us: source stopped %llu us, memory %llu us, device "
 		  "data %llu us, destination up %llu us", (unsigned long long)(c->st->downtime_ns / 1000),
 		  (unsigned long long)((t_stopped - t) / 1000),
@@ -633,6 +637,10 @@ int uvfio_migrate(struct uvfio_handle *src, struct uvfio_ioas *src_ioas, struct 
 	if (ret < 0 && c.st->src_state != UVFIO_MIG_STATE_ERROR)
 		log_err("migrate: failed: %s; the source is in %s", uvfio_migrate_strerror(ret),
 			uvfio_mig_state_name(c.st->src_state));
+	else if (ret < 0 && c.src_moved)
+		log_err("migrate: failed: %s; the source could not be returned to %s (its state "
+			"cannot be read: its connection or server failed)",
+			uvfio_migrate_strerror(ret), uvfio_mig_state_name(c.src_start));
 	else if (ret < 0)
 		log_err("migrate: failed: %s", uvfio_migrate_strerror(ret));
 	return ret;

@@ -225,3 +225,26 @@ void uvfio_device_set_fd_watcher(struct uvfio_device *dev, uvfio_fd_watch_fn wat
 	dev->unwatch = unwatch;
 	dev->loop = loop;
 }
+
+void uvfio_device_set_poller(struct uvfio_device *dev, uvfio_device_poll_fn fn, void *arg)
+{
+	if (!dev)
+		return;
+	dev->poller = fn;
+	dev->poller_arg = arg;
+}
+
+int uvfio_device_poll(struct uvfio_device *dev)
+{
+	if (!dev || !dev->poller)
+		return 0;
+	int n = dev->poller(dev->poller_arg);
+	return n > 0 ? n : 0;
+}
+
+/* Internal (the server's loops): whether to bound their sleep for a poller. */
+bool uvfio_device_has_poller(struct uvfio_device *dev);
+bool uvfio_device_has_poller(struct uvfio_device *dev)
+{
+	return dev && dev->poller;
+}

@@ -372,9 +372,13 @@ ssize_t uvfio_device_mig_data_send(struct uvfio_device *dev, size_t len, uvfio_m
 	if (ret > 0) {
 		/* Under the lock: the iovecs point into the stream, which only we change. */
 		ret = send(opaque, iov, ret, bytes);
-		if (ret == 0) {
+		/* k > 0: the transport took the first k bytes; the rest stays for the next call. */
+		if (ret > 0 && (size_t)ret < bytes)
+			bytes = (size_t)ret;
+		if (ret >= 0) {
 			mig_writer_skip(m->writer, bytes);
 			consumed(m, bytes);
+			ret = 0;
 		}
 	}
 	pthread_mutex_unlock(&m->lock);

@@ -44,6 +44,8 @@ struct uvfio_device {
 	uvfio_fd_watch_fn watch;
 	uvfio_fd_unwatch_fn unwatch;
 	void *loop;
+	uvfio_device_poll_fn poller;
+	void *poller_arg;
 };
 
 /* irq.c */

@@ -520,9 +520,10 @@ static void print_text(const struct migrate_args *a, const struct uvfio_migrate_
 		printf(", dirty pages of %llu bytes\n", (unsigned long long)st->page_size);
 	else
 		printf(", no dirty logging\n");
-	printf("  downtime %.3f ms (budget %llu ms, estimate %llu ms)\n",
+	printf("  downtime %.3f ms (budget %llu ms, estimate %llu ms)%s\n",
 	       (double)st->downtime_ns / 1e6, (unsigned long long)st->budget_ms,
-	       (unsigned long long)st->estimate_ms);
+	       (unsigned long long)st->estimate_ms,
+	       st->downtime_ns > st->budget_ms * 1000000ull ? ": OVER BUDGET" : "");
 	printf("  device data %s (%s before the stop), memory %s (%s during the downtime)\n",
 	       human(st->device_bytes, x, sizeof(x)), human(st->precopy_device_bytes, y, sizeof(y)),
 	       human(st->memory_bytes, z, sizeof(z)), human(st->stopcopy_memory_bytes, w, sizeof(w)));

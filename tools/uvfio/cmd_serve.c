@@ -26,10 +26,19 @@ static void on_signal(int sig)
 static void help(void)
 {
 	printf("usage: uvfio serve --device SPEC --socket PATH [--device SPEC --socket PATH ...]\n"
-	       "                  [--msg-timeout MS] [--log err|warn|info|debug]\n\n"
+	       "                  [--loops N] [--poll[=USEC]] [--msg-timeout MS]\n"
+	       "                  [--log err|warn|info|debug]\n\n"
 	       "Serves each device on its own vfio-user socket until SIGINT or SIGTERM.\n"
-	       "--msg-timeout: how long a partly received message or a reply to the server's\n"
-	       "DMA request may take (default 5000 ms).\n"
+	       "Each device runs on an event loop thread of its own; --loops N shares N loops\n"
+	       "between the devices (round-robin).\n"
+	       "--poll: busy-poll each loop (sockets, eventfds, device pollers) before sleeping;\n"
+	       "adaptive (spins longer while work keeps arriving), or for USEC microseconds\n"
+	       "after the last work. Costs a core per busy loop.\n"
+	       "--msg-timeout: how long a partly received message, a reply to the server's\n"
+	       "DMA request, or a client that reads none of its pending replies may take\n"
+	       "(default 5000 ms).\n"
+	       "A socket path where a server answers is refused; a stale socket file is\n"
+	       "replaced. Sockets are created with mode 0600.\n"
 	       "SPEC: PRESET[,key=val...] (e.g. edu, edu,dma_mask=0xfffffff) or\n"
 	       "      pci,vendor=0x..,device=0x..[,driver_override=NAME]. Drivers:\n");
 	uvfio_register_builtin_drivers();
@@ -83,13 +92,15 @@ int cmd_serve(int argc, char **argv)
 		{ "device", required_argument, NULL, 'd' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "msg-timeout", required_argument, NULL, 't' },
+		{ "loops", required_argument, NULL, 'L' },
+		{ "poll", optional_argument, NULL, 'P' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *specs[MAX_DEVICES], *paths[MAX_DEVICES];
 	unsigned nspecs = 0, npaths = 0;
-	uint64_t timeout = 0;
+	uint64_t timeout = 0, loops = 0, poll_us = 0;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct uvfio_server_config cfg = { 0 };
 	int c, ret = 0;
@@ -114,6 +125,20 @@ int cmd_serve(int argc, char **argv)
 			if (!parse_u64(optarg, &timeout) || !timeout || timeout > 3600000)
 				return usage_error("serve", "bad --msg-timeout '%s'", optarg);
 			break;
+		case 'L':
+			if (!parse_u64(optarg, &loops) || !loops || loops > MAX_DEVICES)
+				return usage_error("serve", "bad --loops '%s' (1..%d)", optarg,
+						   MAX_DEVICES);
+			break;
+		case 'P':
+			if (!optarg) {
+				cfg.poll_us = UVFIO_SERVER_POLL_ADAPTIVE;
+				break;
+			}
+			if (!parse_u64(optarg, &poll_us) || !poll_us || poll_us > 1000000)
+				return usage_error("serve", "bad --poll '%s' (1..1000000 us)", optarg);
+			cfg.poll_us = (int32_t)poll_us;
+			break;
 		case 'l':
 			if (!set_log_level(optarg))
 				return usage_error("serve", "bad --log level '%s'", optarg);
@@ -135,6 +160,7 @@ int cmd_serve(int argc, char **argv)
 				return usage_error("serve", "socket %s given twice", paths[i]);
 	}
 	cfg.msg_timeout_ms = (uint32_t)timeout;
+	cfg.loops = (uint32_t)loops;
 	uvfio_register_builtin_drivers();
 	the_server = uvfio_server_new(&cfg);
 	if (!the_server) {

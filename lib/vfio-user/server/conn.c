@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One client connection: non-blocking receive, the stall timer, replies, and teardown.
+ * One client connection: non-blocking receive and send, the stall timers, replies, teardown.
+ * Sends never wait: what the socket does not take goes to the output queue (outq.h); while it
+ * is not empty the loop stops reading this client (backpressure) and watches for
+ * writability; a client that takes nothing of it for msg_timeout_ms is disconnected.
  * Teardown is ordered so DMA handler threads never see a freed connection: the srv_dev forgets
  * the connection first, in-flight DMA is failed and waited for, then the device is closed
  * (which unmaps DMA windows, closes eventfds and resets it).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -33,8 +38,54 @@ size_t conn_max_msg_size(struct vfu_conn *c)
 	return xfer > multi ? xfer : multi;
 }
 
+/* Received payloads go to the connection's buffer: no allocation per message. */
+static int place_rx(void *opaque, const struct vfu_hdr *hdr, size_t len, struct iovec *iov)
+{
+	struct vfu_conn *c = opaque;
+
+	(void)hdr;
+	if (len > c->rx_cap) {
+		uint8_t *b = realloc(c->rx_buf, len);
+		if (!b)
+			return 0; /* the receiver mallocs this one */
+		c->rx_buf = b;
+		c->rx_cap = len;
+	}
+	iov[0] = (struct iovec){ .iov_base = c->rx_buf, .iov_len = len };
+	return 1;
+}
+
+/* Hands a placed payload to the handlers as if it were the message's own. */
+static void rx_lend(struct vfu_conn *c)
+{
+	if (c->rx.dst_cnt && !c->rx.msg.payload && c->rx.msg.payload_len && !c->rx.bad)
+		c->rx.msg.payload = c->rx_buf;
+}
+
+static void rx_reset(struct vfu_conn *c)
+{
+	if (c->rx.msg.payload == c->rx_buf)
+		c->rx.msg.payload = NULL; /* the connection's, not the message's */
+	vfu_receiver_reset(&c->rx);
+	c->rx.place = place_rx;
+	c->rx.place_opaque = c;
+}
+
+void *conn_tx_buf(struct vfu_conn *c, size_t len)
+{
+	if (len > c->tx_cap) {
+		uint8_t *b = realloc(c->tx_buf, len);
+		if (!b)
+			return NULL;
+		c->tx_buf = b;
+		c->tx_cap = len;
+	}
+	return c->tx_buf;
+}
+
 int conn_open(struct srv_dev *sd, int sock)
 {
+	struct srv_loop *l = sd->loop;
 	struct uvfio_server *srv = sd->srv;
 	struct vfu_conn *c = calloc(1, sizeof(*c));
 
@@ -43,14 +94,21 @@ int conn_open(struct srv_dev *sd, int sock)
 	c->sd = sd;
 	c->sock = sock;
 	c->twin_fd = -1;
+	c->reading = true;
 	c->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	c->tx_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	c->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	c->ev_sock = (struct ev_src){ .kind = EV_SOCK, .obj = c };
 	c->ev_timer = (struct ev_src){ .kind = EV_TIMER, .obj = c };
+	c->ev_tx_timer = (struct ev_src){ .kind = EV_TX_TIMER, .obj = c };
 	c->ev_kick = (struct ev_src){ .kind = EV_DMA_KICK, .obj = c };
 	c->neg.max_data_xfer_size = srv->limits.max_data_xfer_size;
 	c->neg.client_max_msg_fds = VFU_DEFAULT_MAX_MSG_FDS;
 	vfu_receiver_init(&c->rx);
+	vfu_receiver_init(&c->dma_rx);
+	c->rx.place = place_rx;
+	c->rx.place_opaque = c;
+	outq_init(&c->out);
 	pthread_mutex_init(&c->twin_lock, NULL);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_condattr_t ca;
@@ -59,20 +117,22 @@ int conn_open(struct srv_dev *sd, int sock)
 	pthread_cond_init(&c->dma_cond, &ca);
 	pthread_condattr_destroy(&ca);
 
-	int ret = c->timer_fd < 0 || c->kick_fd < 0 ? -errno : 0;
+	int ret = c->timer_fd < 0 || c->tx_timer_fd < 0 || c->kick_fd < 0 ? -errno : 0;
 	if (!ret)
-		ret = srv_epoll_add(srv, sock, &c->ev_sock);
+		ret = srv_epoll_add(l, sock, &c->ev_sock);
 	if (!ret)
-		ret = srv_epoll_add(srv, c->timer_fd, &c->ev_timer);
+		ret = srv_epoll_add(l, c->timer_fd, &c->ev_timer);
 	if (!ret)
-		ret = srv_epoll_add(srv, c->kick_fd, &c->ev_kick);
+		ret = srv_epoll_add(l, c->tx_timer_fd, &c->ev_tx_timer);
+	if (!ret)
+		ret = srv_epoll_add(l, c->kick_fd, &c->ev_kick);
 	if (!ret)
 		ret = uvfio_device_open(sd->dev);
 	if (ret < 0) {
 		log_err("server: %s: cannot accept a client: %s", uvfio_device_name(sd->dev),
 			strerror(-ret));
 		c->sock = -1; /* the caller closes it */
-		srv_epoll_del(srv, sock);
+		srv_epoll_del(l, sock);
 		pthread_mutex_lock(&sd->lock);
 		sd->conn = c;
 		pthread_mutex_unlock(&sd->lock);
@@ -98,29 +158,38 @@ static void free_queue(struct vfu_conn *c)
 	c->queue_tail = NULL;
 }
 
+static void close_fd(struct srv_loop *l, int *fd)
+{
+	if (*fd < 0)
+		return;
+	srv_epoll_del(l, *fd);
+	close(*fd);
+	*fd = -1;
+}
+
 void conn_close(struct vfu_conn *c)
 {
 	struct srv_dev *sd = c->sd;
-	struct uvfio_server *srv = sd->srv;
+	struct srv_loop *l = sd->loop;
 	bool opened = c->sock >= 0;
 
+	if (c->closed)
+		return;
+	c->closed = true;
+	/* Later events of the loop's current batch for this connection are skipped. */
+	__atomic_store_n(&c->ev_sock.dead, true, __ATOMIC_RELEASE);
+	__atomic_store_n(&c->ev_timer.dead, true, __ATOMIC_RELEASE);
+	__atomic_store_n(&c->ev_tx_timer.dead, true, __ATOMIC_RELEASE);
+	__atomic_store_n(&c->ev_kick.dead, true, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&sd->lock);
 	sd->conn = NULL;
 	pthread_mutex_unlock(&sd->lock);
 	conn_fail_dma(c);
 
-	if (c->sock >= 0) {
-		srv_epoll_del(srv, c->sock);
-		close(c->sock);
-	}
-	if (c->timer_fd >= 0) {
-		srv_epoll_del(srv, c->timer_fd);
-		close(c->timer_fd);
-	}
-	if (c->kick_fd >= 0) {
-		srv_epoll_del(srv, c->kick_fd);
-		close(c->kick_fd);
-	}
+	close_fd(l, &c->sock);
+	close_fd(l, &c->timer_fd);
+	close_fd(l, &c->tx_timer_fd);
+	close_fd(l, &c->kick_fd);
 	if (opened) {
 		uvfio_device_close(sd->dev);
 		log_info("server: %s: client disconnected", uvfio_device_name(sd->dev));
@@ -128,8 +197,20 @@ void conn_close(struct vfu_conn *c)
 	}
 	if (c->twin_fd >= 0)
 		close(c->twin_fd);
+	c->twin_fd = -1;
+	srv_defer_free_conn(l, c);
+}
+
+void conn_free(struct vfu_conn *c)
+{
+	rx_reset(c);
 	vfu_receiver_reset(&c->rx);
 	free_queue(c);
+	outq_free(&c->out);
+	vfu_receiver_reset(&c->dma_rx); /* dma_inline never leaves dma_buf lent */
+	free(c->rx_buf);
+	free(c->dma_buf);
+	free(c->tx_buf);
 	pthread_cond_destroy(&c->dma_cond);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->twin_lock);
@@ -144,11 +225,107 @@ void conn_mark_dead(struct vfu_conn *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
-int conn_send(struct vfu_conn *c, int sock, struct vfu_hdr *h, const struct iovec *iov,
-	      int iovcnt, const int *fds, size_t nfds)
+static void arm(int fd, uint32_t ms, bool on)
 {
-	return vfu_send_timeout(sock, h, iov, iovcnt, fds, nfds,
-				(int)c->sd->srv->cfg.msg_timeout_ms);
+	struct itimerspec its = { 0 };
+
+	if (on) {
+		its.it_value.tv_sec = ms / 1000;
+		its.it_value.tv_nsec = (long)(ms % 1000) * 1000000;
+	}
+	timerfd_settime(fd, 0, &its, NULL);
+}
+
+static void arm_timer(struct vfu_conn *c, bool on)
+{
+	arm(c->timer_fd, c->sd->srv->cfg.msg_timeout_ms, on);
+	c->timer_armed = on;
+}
+
+/* Replies pile up: stop reading this client, wait for room, start the clock on it. */
+void conn_pause_reading(struct vfu_conn *c)
+{
+	if (!c->reading)
+		return;
+	c->reading = false;
+	srv_epoll_mod(c->sd->loop, c->sock, &c->ev_sock, EPOLLOUT);
+	arm(c->tx_timer_fd, c->sd->srv->cfg.msg_timeout_ms, true);
+}
+
+static void resume_reading(struct vfu_conn *c)
+{
+	if (c->reading)
+		return;
+	c->reading = true;
+	srv_epoll_mod(c->sd->loop, c->sock, &c->ev_sock, EPOLLIN);
+	arm(c->tx_timer_fd, 0, false);
+}
+
+int conn_send(struct vfu_conn *c, struct vfu_hdr *h, const struct iovec *iov, int iovcnt,
+	      const int *fds, size_t nfds)
+{
+	if (c->sock < 0)
+		return -EPIPE;
+	int ret = outq_send(&c->out, c->sock, h, iov, iovcnt, fds, nfds);
+	if (ret < 0)
+		return ret;
+	if (outq_pending(&c->out))
+		conn_pause_reading(c);
+	return 0;
+}
+
+static bool out_pending(const struct vfu_conn *c)
+{
+	return mig_reply_pending(c) || outq_pending(&c->out);
+}
+
+/* Sends what waits, in order: the migration reply in progress, then the queue. Returns the
+ * bytes sent (0 if the socket took none) or -errno. */
+static ssize_t flush_out(struct vfu_conn *c)
+{
+	ssize_t total = 0;
+
+	while (mig_reply_pending(c)) {
+		int n = mig_reply_continue(c);
+		if (n <= 0)
+			return n < 0 ? n : total;
+		total += n;
+	}
+	c->out.hold = false;
+	ssize_t n = outq_flush(&c->out, c->sock);
+	return n < 0 ? n : total + n;
+}
+
+static int wait_writable(struct vfu_conn *c)
+{
+	struct pollfd p = { .fd = c->sock, .events = POLLOUT };
+	int n = poll(&p, 1, (int)c->sd->srv->cfg.msg_timeout_ms);
+
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	return n == 0 ? -ETIMEDOUT : 0;
+}
+
+int conn_send_wait(struct vfu_conn *c, struct vfu_hdr *h, const struct iovec *iov, int iovcnt)
+{
+	int ret = 0;
+
+	/* What is queued goes first: the client reads messages in the order they were made. */
+	while (ret == 0 && out_pending(c)) {
+		ssize_t n = flush_out(c);
+		if (n < 0)
+			ret = (int)n;
+		else if (out_pending(c))
+			ret = wait_writable(c);
+	}
+	if (ret == 0) {
+		resume_reading(c);
+		ret = vfu_send_timeout(c->sock, h, iov, iovcnt, NULL, 0,
+				       (int)c->sd->srv->cfg.msg_timeout_ms);
+	}
+	if (ret < 0)
+		conn_mark_dead(c);
+	return ret;
 }
 
 int conn_reply(struct vfu_conn *c, const struct vfu_hdr *req, const struct vfu_reply *r)
@@ -158,7 +335,7 @@ int conn_reply(struct vfu_conn *c, const struct vfu_hdr *req, const struct vfu_r
 
 	if (req->flags & VFU_F_NO_REPLY)
 		return 0;
-	int ret = conn_send(c, c->sock, &h, &iov, r->len ? 1 : 0, r->fds, r->nfds);
+	int ret = conn_send(c, &h, &iov, r->len ? 1 : 0, r->fds, r->nfds);
 	if (ret < 0) {
 		log_warn("server: sending the %s reply failed: %s", vfu_command_name(req->cmd),
 			 strerror(-ret));
@@ -178,7 +355,7 @@ int conn_error(struct vfu_conn *c, const struct vfu_hdr *req, int err)
 
 	if (req->flags & VFU_F_NO_REPLY)
 		return 0;
-	int ret = conn_send(c, c->sock, &h, NULL, 0, NULL, 0);
+	int ret = conn_send(c, &h, NULL, 0, NULL, 0);
 	if (ret < 0) {
 		log_warn("server: sending the %s error reply failed: %s",
 			 vfu_command_name(req->cmd), strerror(-ret));
@@ -212,19 +389,6 @@ void conn_queue_msg(struct vfu_conn *c, struct vfu_msg *msg, int bad)
 	c->queue_tail = q;
 }
 
-static void arm_timer(struct vfu_conn *c, bool on)
-{
-	uint32_t ms = c->sd->srv->cfg.msg_timeout_ms;
-	struct itimerspec its = { 0 };
-
-	if (on) {
-		its.it_value.tv_sec = ms / 1000;
-		its.it_value.tv_nsec = (long)(ms % 1000) * 1000000;
-	}
-	timerfd_settime(c->timer_fd, 0, &its, NULL);
-	c->timer_armed = on;
-}
-
 /* Commands that arrived while the loop waited inline for a DMA reply. */
 static void run_queue(struct vfu_conn *c)
 {
@@ -240,11 +404,11 @@ static void run_queue(struct vfu_conn *c)
 	}
 }
 
-void conn_on_readable(struct vfu_conn *c)
+static void on_readable(struct vfu_conn *c)
 {
 	struct uvfio_server *srv = c->sd->srv;
 
-	for (int i = 0; i < CONN_MAX_BATCH; i++) {
+	for (int i = 0; i < CONN_MAX_BATCH && c->reading; i++) {
 		int ret = vfu_receiver_feed(&c->rx, c->sock, conn_max_msg_size(c),
 					    srv->limits.max_msg_fds);
 		if (ret == 0) {
@@ -268,8 +432,9 @@ void conn_on_readable(struct vfu_conn *c)
 		 * epoll (level-triggered) rather than pay a read that finds nothing. Posted messages
 		 * come in bursts: keep reading. */
 		bool more_likely = c->rx.msg.hdr.flags & VFU_F_NO_REPLY;
+		rx_lend(c);
 		dispatch_msg(c, &c->rx.msg, c->rx.bad);
-		vfu_receiver_reset(&c->rx);
+		rx_reset(c);
 		run_queue(c);
 		if (c->dead) {
 			conn_close(c);
@@ -280,6 +445,41 @@ void conn_on_readable(struct vfu_conn *c)
 	}
 }
 
+void conn_on_event(struct vfu_conn *c, uint32_t events)
+{
+	if (!c->reading) {
+		ssize_t n = flush_out(c);
+		if (n < 0) {
+			if (n != -EPIPE && n != -ECONNRESET)
+				log_warn("server: %s: send failed: %s", uvfio_device_name(c->sd->dev),
+					 strerror((int)-n));
+			conn_close(c);
+			return;
+		}
+		if (!out_pending(c))
+			resume_reading(c); /* EPOLLIN, if any, comes with the next wait */
+		else if (n > 0)
+			arm(c->tx_timer_fd, c->sd->srv->cfg.msg_timeout_ms, true); /* it reads: more time */
+		else if (events & (EPOLLERR | EPOLLHUP))
+			conn_close(c);
+		return;
+	}
+	on_readable(c);
+}
+
+void conn_on_tx_timer(struct vfu_conn *c)
+{
+	uint64_t v;
+
+	if (read(c->tx_timer_fd, &v, sizeof(v)) < 0 || !out_pending(c))
+		return;
+	log_warn("server: %s: client read none of %zu pending reply bytes for %u ms; "
+		 "disconnecting it", uvfio_device_name(c->sd->dev),
+		 outq_pending(&c->out) + c->mig_left + (c->mig_pre_len - c->mig_pre_off),
+		 c->sd->srv->cfg.msg_timeout_ms);
+	conn_close(c);
+}
+
 void conn_on_timer(struct vfu_conn *c)
 {
 	uint64_t v;
@@ -288,8 +488,8 @@ void conn_on_timer(struct vfu_conn *c)
 	if (read(c->timer_fd, &v, sizeof(v)) < 0)
 		return;
 	c->timer_armed = false;
-	if (!c->rx.in_message)
-		return;
+	if (!c->rx.in_message || !c->reading)
+		return; /* not reading: the send stall timer decides */
 	if (c->rx.hdr_got == sizeof(h))
 		h = c->rx.msg.hdr;
 	log_warn("server: %s: %s message (msg_size %u) incomplete after %u ms; dropped",
@@ -297,7 +497,7 @@ void conn_on_timer(struct vfu_conn *c)
 		 c->sd->srv->cfg.msg_timeout_ms);
 	h.flags &= ~VFU_F_NO_REPLY; /* a stalled message gets its answer regardless */
 	conn_error(c, &h, ETIMEDOUT);
-	vfu_receiver_reset(&c->rx);
+	rx_reset(c);
 	if (c->dead)
 		conn_close(c);
 }

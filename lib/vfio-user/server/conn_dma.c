@@ -6,11 +6,13 @@
  * - Twin socket negotiated: any thread sends on it and waits there for the reply (one DMA at a
  *   time, under twin_lock); the main socket is never involved.
  * - No twin socket, called from a thread other than the loop: the request is queued and the
- *   loop is kicked (eventfd); the loop sends it and matches the client's reply by msg_id when
- *   it reads the main socket; the caller waits on a condvar meanwhile.
+ *   loop is kicked (eventfd); the loop queues it on the connection's output queue behind any
+ *   reply already there (never waiting for the socket) and matches the client's reply by
+ *   msg_id when it reads the main socket; the caller waits on a condvar meanwhile. Requests go
+ *   out in the order the loop took them, replies are matched by msg_id in any order.
  * - No twin socket, called on the loop thread itself (a device doing DMA while handling a
- *   command): the loop cannot wait for itself, so it sends and then reads the main socket
- *   inline until the reply comes, queueing the client's commands that arrive meanwhile; they
+ *   command): the loop cannot wait for itself, so it sends (after what is queued) and then
+ *   reads the main socket inline until the reply comes, bounded by msg_timeout_ms, queueing the client's commands that arrive meanwhile; they
  *   are handled after the current command, in order.
  */
 #include <errno.h>
@@ -24,7 +26,21 @@
 #include "vfio-user/server/server_priv.h"
 #include "util/log.h"
 
-static int send_dma(struct vfu_conn *c, int sock, uint16_t msg_id, uint64_t iova,
+/* How a DMA request goes out: queued by the loop, waited for by the loop, on the twin socket. */
+enum dma_path { DMA_QUEUED, DMA_INLINE, DMA_TWIN };
+
+static int send_iov(struct vfu_conn *c, enum dma_path path, struct vfu_hdr *h,
+		    const struct iovec *iov, int cnt)
+{
+	if (path == DMA_QUEUED)
+		return conn_send(c, h, iov, cnt, NULL, 0);
+	if (path == DMA_INLINE)
+		return conn_send_wait(c, h, iov, cnt);
+	return vfu_send_timeout(c->twin_fd, h, iov, cnt, NULL, 0,
+				(int)c->sd->srv->cfg.msg_timeout_ms);
+}
+
+static int send_dma(struct vfu_conn *c, enum dma_path path, uint16_t msg_id, uint64_t iova,
 		    const void *buf, size_t len, bool is_write)
 {
 	struct vfu_hdr h = {
@@ -38,12 +54,12 @@ static int send_dma(struct vfu_conn *c, int sock, uint16_t msg_id, uint64_t iova
 		struct vfu_qemu_dma_rw q = { .addr = iova, .count = (uint32_t)len };
 		struct iovec iov[3] = { { &q, sizeof(q) }, { (void *)buf, is_write ? len : 0 },
 					{ (void *)pad, sizeof(pad) } };
-		return conn_send(c, sock, &h, iov, 3, NULL, 0);
+		return send_iov(c, path, &h, iov, 3);
 	}
 	struct vfu_dma_access a = { .addr = iova, .count = len };
 	struct iovec iov[2] = { { &a, sizeof(a) }, { (void *)buf, len } };
 
-	return conn_send(c, sock, &h, iov, is_write ? 2 : 1, NULL, 0);
+	return send_iov(c, path, &h, iov, is_write ? 2 : 1);
 }
 
 /* The echoed address and count, and where the data starts, in this connection's layout.
@@ -121,7 +137,7 @@ static int dma_twin(struct vfu_conn *c, uint16_t msg_id, uint64_t iova, void *bu
 	int ret;
 
 	pthread_mutex_lock(&c->twin_lock);
-	ret = send_dma(c, c->twin_fd, msg_id, iova, buf, len, is_write);
+	ret = send_dma(c, DMA_TWIN, msg_id, iova, buf, len, is_write);
 	vfu_msg_init(&m);
 	if (!ret)
 		ret = vfu_recv(c->twin_fd, &m, (size_t)VFU_MAX_MSG_SIZE(len), 0,
@@ -133,15 +149,52 @@ static int dma_twin(struct vfu_conn *c, uint16_t msg_id, uint64_t iova, void *bu
 	return ret < 0 ? -EIO : 0;
 }
 
+/* Replies read inline land in a buffer of the connection: no allocation per DMA message. */
+static int place_dma(void *opaque, const struct vfu_hdr *hdr, size_t len, struct iovec *iov)
+{
+	struct vfu_conn *c = opaque;
+
+	(void)hdr;
+	if (len > c->dma_cap) {
+		uint8_t *b = realloc(c->dma_buf, len);
+		if (!b)
+			return 0; /* the receiver mallocs this one */
+		c->dma_buf = b;
+		c->dma_cap = len;
+	}
+	iov[0] = (struct iovec){ .iov_base = c->dma_buf, .iov_len = len };
+	return 1;
+}
+
+static void dma_rx_reset(struct vfu_conn *c, struct vfu_receiver *r)
+{
+	vfu_receiver_reset(r);
+	r->place = place_dma;
+	r->place_opaque = c;
+}
+
+/* A command that came while waiting: it is handled later, so it gets a payload of its own. */
+static void queue_command(struct vfu_conn *c, struct vfu_receiver *r)
+{
+	if (r->dst_cnt && r->msg.payload_len && !r->bad) {
+		r->msg.payload = malloc(r->msg.payload_len);
+		if (!r->msg.payload) {
+			conn_mark_dead(c);
+			return;
+		}
+		memcpy(r->msg.payload, c->dma_buf, r->msg.payload_len);
+	}
+	conn_queue_msg(c, &r->msg, r->bad);
+}
+
 static int dma_inline(struct vfu_conn *c, uint16_t msg_id, uint64_t iova, void *buf, size_t len,
 		      bool is_write)
 {
-	struct vfu_receiver *r = malloc(sizeof(*r));
+	struct vfu_receiver *r = &c->dma_rx;
 	int timeout = (int)c->sd->srv->cfg.msg_timeout_ms;
-	int ret = r ? send_dma(c, c->sock, msg_id, iova, buf, len, is_write) : -ENOMEM;
+	int ret = send_dma(c, DMA_INLINE, msg_id, iova, buf, len, is_write);
 
-	if (r)
-		vfu_receiver_init(r);
+	dma_rx_reset(c, r);
 	while (ret == 0) {
 		int got = vfu_receiver_feed(r, c->sock, conn_max_msg_size(c),
 					    c->sd->srv->limits.max_msg_fds);
@@ -165,22 +218,26 @@ static int dma_inline(struct vfu_conn *c, uint16_t msg_id, uint64_t iova, void *
 			ret = -EPROTO;
 			break;
 		}
+		if (r->dst_cnt && !r->bad)
+			r->msg.payload = c->dma_buf; /* lent: taken back before the reset */
 		if (!r->bad && is_reply(&r->msg)) {
 			if (r->msg.hdr.msg_id == msg_id) {
 				ret = take_reply(c, &r->msg, msg_id, iova, buf, len, is_write);
 				break;
 			}
 			log_warn("server: dropping a reply to unknown msg_id %u", r->msg.hdr.msg_id);
-			vfu_receiver_reset(r);
-			continue;
+		} else {
+			if (r->msg.payload == c->dma_buf)
+				r->msg.payload = NULL;
+			queue_command(c, r);
 		}
-		conn_queue_msg(c, &r->msg, r->bad);
-		vfu_receiver_reset(r);
+		if (r->msg.payload == c->dma_buf)
+			r->msg.payload = NULL;
+		dma_rx_reset(c, r);
 	}
-	if (r) {
-		vfu_receiver_reset(r);
-		free(r);
-	}
+	if (r->msg.payload == c->dma_buf)
+		r->msg.payload = NULL;
+	dma_rx_reset(c, r);
 	return ret < 0 ? -EIO : 0;
 }
 
@@ -243,7 +300,8 @@ void conn_on_kick(struct vfu_conn *c)
 			continue;
 		req->msg_id = c->next_msg_id++;
 		req->sent = true;
-		if (send_dma(c, c->sock, req->msg_id, req->iova, req->buf, req->len, req->is_write) < 0) {
+		if (send_dma(c, DMA_QUEUED, req->msg_id, req->iova, req->buf, req->len,
+			     req->is_write) < 0) {
 			req->done = true;
 			req->result = -EIO;
 			c->dead = true;
@@ -296,7 +354,7 @@ static int dma_chunk(struct vfu_conn *c, uint64_t iova, void *buf, size_t len, b
 	pthread_mutex_lock(&c->lock);
 	uint16_t id = c->next_msg_id++;
 	bool twin = c->twin_fd >= 0;
-	bool on_loop = srv_on_loop_thread(c->sd->srv);
+	bool on_loop = srv_on_loop_thread(c->sd->loop);
 	int ret;
 	if (twin || on_loop) {
 		pthread_mutex_unlock(&c->lock);

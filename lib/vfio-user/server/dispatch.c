@@ -249,7 +249,7 @@ static void reply_error(struct vfu_conn *c, const struct vfu_hdr *req, int err,
 		.error_no = (uint32_t)err,
 	};
 	struct iovec iov = { (void *)reason, strlen(reason) + 1 };
-	if (conn_send(c, c->sock, &h, &iov, 1, NULL, 0) < 0)
+	if (conn_send(c, &h, &iov, 1, NULL, 0) < 0)
 		conn_mark_dead(c);
 }
 

@@ -258,19 +258,16 @@ int handle_region_read(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply *
 	int ret = check_access(c, &a);
 	if (ret < 0)
 		return ret;
-	uint8_t *buf = malloc(sizeof(a) + a.count);
+	uint8_t *buf = conn_tx_buf(c, sizeof(a) + a.count); /* the connection's: no malloc */
 	if (!buf)
 		return -ENOMEM;
 	ssize_t n = uvfio_device_region_rw(c->sd->dev, a.region, a.offset, buf + sizeof(a), a.count,
 					   false);
-	if (n < 0) {
-		free(buf);
+	if (n < 0)
 		return (int)n;
-	}
 	a.count = (uint32_t)n;
 	memcpy(buf, &a, sizeof(a));
 	r->payload = buf;
-	r->free_payload = true;
 	r->len = sizeof(a) + (size_t)n;
 	return 0;
 }

@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <linux/vfio.h>
 
@@ -140,36 +142,158 @@ static void raise_sndbuf(struct vfu_conn *c)
 		log_debug("server: %s: SO_SNDBUF: %s", dev_name(c), strerror(errno));
 }
 
+#define MIG_SMALL_IOV 16
+
+#define MIG_SMALL_IOV 16
+#define MIG_PRE_DATA 4096 /* data copied when the socket takes none: progress either way */
+
 struct mig_send {
 	struct vfu_conn *c;
 	const struct vfu_hdr *req;
 	int err; /* the socket failed: the connection is dead */
 };
 
+/* Copies up to MIG_PRE_DATA bytes of iov, from byte skip on, behind what mig_pre holds. */
+static size_t keep_some(struct vfu_conn *c, const struct iovec *iov, int nr, size_t skip)
+{
+	size_t room = sizeof(c->mig_pre) - c->mig_pre_len, got = 0;
+
+	for (int i = 0; i < nr && got < room && got < MIG_PRE_DATA; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		size_t k = min_size(iov[i].iov_len - skip, min_size(room, MIG_PRE_DATA) - got);
+		memcpy(c->mig_pre + c->mig_pre_len, (uint8_t *)iov[i].iov_base + skip, k);
+		c->mig_pre_len += k;
+		got += k;
+		skip = 0;
+	}
+	return got;
+}
+
 /* Sends the reply to a MIG_DATA_READ from where the stream bytes are (device memory passed by
- * reference included): no copy in user space. */
+ * reference included), without waiting: no copy in user space. What the socket does not take
+ * stays in the stream (the return value tells the device how much was consumed) and is sent
+ * from there when the socket has room (mig_reply_continue). */
 static int send_mig_reply(void *opaque, const struct iovec *iov, int nr, size_t bytes)
 {
 	struct mig_send *x = opaque;
+	struct vfu_conn *c = x->c;
 	struct vfu_mig_data head = { .argsz = (uint32_t)(sizeof(head) + bytes),
 				     .size = (uint32_t)bytes };
 	struct vfu_hdr h = { .msg_id = x->req->msg_id, .cmd = x->req->cmd,
-			     .flags = VFU_F_TYPE_REPLY };
-	struct iovec *v = malloc(((size_t)nr + 1) * sizeof(*v));
+			     .flags = VFU_F_TYPE_REPLY,
+			     .msg_size = (uint32_t)(sizeof(h) + sizeof(head) + bytes) };
+	struct iovec small[MIG_SMALL_IOV], *v = small;
+	size_t hlen = sizeof(h) + sizeof(head);
+	ssize_t n = 0;
 
+	if (nr + 2 > MIG_SMALL_IOV)
+		v = malloc(((size_t)nr + 2) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	v[0] = (struct iovec){ .iov_base = &head, .iov_len = sizeof(head) };
-	memcpy(v + 1, iov, (size_t)nr * sizeof(*iov));
-	int ret = conn_send(x->c, x->c->sock, &h, v, nr + 1, NULL, 0);
-	free(v);
-	if (ret < 0) {
-		log_warn("server: %s: sending migration data failed: %s", dev_name(x->c),
-			 strerror(-ret));
-		conn_mark_dead(x->c);
-		x->err = ret;
+	v[0] = (struct iovec){ .iov_base = &h, .iov_len = sizeof(h) };
+	v[1] = (struct iovec){ .iov_base = &head, .iov_len = sizeof(head) };
+	memcpy(v + 2, iov, (size_t)nr * sizeof(*iov));
+	if (outq_pending(&c->out) || mig_reply_pending(c)) {
+		/* Something is already waiting (a command queued during inline DMA): this reply
+		 * goes behind it, copied, to keep the order. */
+		n = conn_send(c, &h, v + 1, nr + 1, NULL, 0);
+		if (v != small)
+			free(v);
+		if (n < 0) {
+			conn_mark_dead(c);
+			x->err = (int)n;
+		}
+		return (int)n;
 	}
-	return ret;
+	n = outq_send_nowait(c->sock, v, nr + 2 < IOV_MAX ? nr + 2 : IOV_MAX, NULL, 0);
+	if (n < 0) {
+		if (v != small)
+			free(v);
+		log_warn("server: %s: sending migration data failed: %s", dev_name(c),
+			 strerror((int)-n));
+		conn_mark_dead(c);
+		x->err = (int)n;
+		return (int)n;
+	}
+	if ((size_t)n == hlen + bytes) {
+		if (v != small)
+			free(v);
+		return 0;
+	}
+	/* The rest waits: the head's rest and, if the socket took no data, a little data. */
+	c->mig_pre_off = c->mig_pre_len = 0;
+	if ((size_t)n < hlen) {
+		uint8_t whole[sizeof(h) + sizeof(head)];
+		memcpy(whole, &h, sizeof(h));
+		memcpy(whole + sizeof(h), &head, sizeof(head));
+		memcpy(c->mig_pre, whole + n, hlen - (size_t)n);
+		c->mig_pre_len = hlen - (size_t)n;
+	}
+	size_t taken = (size_t)n > hlen ? (size_t)n - hlen : keep_some(c, iov, nr, 0);
+	if (v != small)
+		free(v);
+	c->mig_left = bytes - taken;
+	log_debug("server: %s: migration reply of %zu bytes: %zd now, the rest as the socket "
+		  "takes it", dev_name(c), bytes, n);
+	if (c->mig_left) {
+		c->out.hold = true; /* later messages queue behind the rest of this reply */
+		conn_pause_reading(c);
+	} else if (c->mig_pre_len) {
+		c->out.hold = true;
+		conn_pause_reading(c);
+	}
+	return taken == bytes ? 0 : (int)taken;
+}
+
+/* The send callback of a continuation: the next bytes of the reply in progress. */
+static int send_mig_rest(void *opaque, const struct iovec *iov, int nr, size_t bytes)
+{
+	struct vfu_conn *c = opaque;
+	ssize_t n = outq_send_nowait(c->sock, (struct iovec *)iov, nr < IOV_MAX ? nr : IOV_MAX,
+				     NULL, 0);
+
+	if (n < 0)
+		return (int)n;
+	if (n == 0) {
+		/* No room after all: keep a little, so the device's stream moves on regardless. */
+		c->mig_blocked = true;
+		c->mig_pre_off = c->mig_pre_len = 0;
+		n = (ssize_t)keep_some(c, iov, nr, 0);
+	}
+	return (size_t)n == bytes ? 0 : (int)n;
+}
+
+int mig_reply_continue(struct vfu_conn *c)
+{
+	size_t sent = 0;
+
+	while (c->mig_pre_off < c->mig_pre_len) {
+		struct iovec v = { c->mig_pre + c->mig_pre_off, c->mig_pre_len - c->mig_pre_off };
+		ssize_t n = outq_send_nowait(c->sock, &v, 1, NULL, 0);
+		if (n <= 0)
+			return n < 0 ? (int)n : (int)sent;
+		c->mig_pre_off += (size_t)n;
+		sent += (size_t)n;
+	}
+	c->mig_pre_off = c->mig_pre_len = 0;
+	c->mig_blocked = false;
+	while (c->mig_left && !c->mig_blocked) {
+		ssize_t n = uvfio_device_mig_data_send(c->sd->dev, c->mig_left, send_mig_rest, c);
+		if (n < 0)
+			return (int)n;
+		if (n == 0 || (size_t)n > c->mig_left) {
+			log_err("server: %s: the migration stream ended %zu bytes short of a reply",
+				dev_name(c), c->mig_left);
+			return -EPROTO;
+		}
+		c->mig_left -= (size_t)n;
+		/* What send_mig_rest kept in mig_pre was consumed but not sent. */
+		sent += (size_t)n - (c->mig_blocked ? c->mig_pre_len : 0);
+	}
+	return (int)sent;
 }
 
 /* READ: argsz | size -> argsz | size | data, size = bytes read; fewer than asked means the
@@ -204,13 +328,12 @@ int handle_mig_data_read(struct vfu_conn *c, struct vfu_msg *m, struct vfu_reply
 		return 0;
 	}
 	/* Nothing now, or the end of the stream: an empty answer. */
-	struct vfu_mig_data *empty = malloc(sizeof(*empty));
+	struct vfu_mig_data *empty = conn_tx_buf(c, sizeof(*empty));
 	if (!empty)
 		return -ENOMEM;
 	*empty = (struct vfu_mig_data){ .argsz = sizeof(*empty), .size = 0 };
 	r->payload = empty;
 	r->len = sizeof(*empty);
-	r->free_payload = true;
 	return 0;
 }
 
