@@ -362,7 +362,7 @@ static int setup_storage(struct nvmec *n)
 		uint64_t h = 1469598103934665603ull;
 		for (const char *p = n->serial; *p; p++)
 			h = (h ^ (uint8_t)*p) * 1099511628211ull;
-		h ^= ns->nsid;
+		h = (h ^ ns->nsid) * 1099511628211ull;
 		memcpy(ns->eui64, &h, 8);
 		ns->eui64[0] = 0x02; /* locally administered */
 		memcpy(ns->nguid, &h, 8);
