@@ -8,6 +8,8 @@
 #define UVFIO_TESTS_NVME_FAKE_HOST_H
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
