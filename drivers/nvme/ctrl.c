@@ -43,6 +43,15 @@ void nvmec_kick(struct nvmec *n)
 		log_warn("nvme %s: kick: %s", n->name, strerror(errno));
 }
 
+void nvmec_doorbell_kick(struct nvmec *n)
+{
+	/* Pairs with the worker's store of sleeping and its last look at the doorbells: either
+	 * it sees our doorbell value or we see it sleeping (both sides seq_cst). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&n->sleeping, __ATOMIC_SEQ_CST))
+		nvmec_kick(n);
+}
+
 static void drain(int fd)
 {
 	uint64_t v;
@@ -117,12 +126,20 @@ static void *worker_main(void *arg)
 			continue;
 		if (n->enabled)
 			nvmec_flush_irqs(n, true);
+		__atomic_store_n(&n->sleeping, 1, __ATOMIC_SEQ_CST);
+		if (n->enabled && !n->fatal && nvmec_process(n)) {
+			/* Rung between our last pass and the flag: no kick will come for it. */
+			__atomic_store_n(&n->sleeping, 0, __ATOMIC_SEQ_CST);
+			idle_since = 0;
+			continue;
+		}
 		/* Doorbells written through a client's mapping send no signal: with the page
 		 * mappable, look again after idle_wake_us even if nobody kicks us. */
 		int timeout = -1;
 		if (n->enabled && !n->fatal && n->db_mmap)
 			timeout = (int)((n->idle_wake_us + 999) / 1000);
 		int r = poll(pfd, nfds, timeout);
+		__atomic_store_n(&n->sleeping, 0, __ATOMIC_SEQ_CST);
 		if (r > 0)
 			for (uint32_t i = 0; i < nfds; i++)
 				if (pfd[i].revents & POLLIN)

@@ -168,7 +168,8 @@ struct nvmec {
 	bool worker_paused; /* the worker saw paused and is not processing */
 	bool worker_started;
 	pthread_t worker;
-	uint32_t bad_db_writes; /* invalid doorbell register writes seen by regs.c */
+	uint32_t bad_db_writes; /* invalid doorbell register writes seen by regs.c (atomic) */
+	int sleeping; /* the worker is (about to be) in poll(): doorbell writes must kick it */
 	uint32_t intms_changed;
 
 	/* Worker-private state. */
@@ -217,6 +218,8 @@ struct nvmec_sg {
 /* ctrl.c */
 uint64_t nvmec_now_ns(void);
 void nvmec_kick(struct nvmec *n);
+/* A doorbell changed: wake the worker only if it sleeps (it polls while busy). */
+void nvmec_doorbell_kick(struct nvmec *n);
 extern const struct uvfio_driver nvme_driver;
 extern const struct uvfio_pci_ident nvme_default_ident;
 struct nvmec *nvmec_from_pdev(struct uvfio_pci_device *pdev);
