@@ -185,6 +185,8 @@ static void nvme_pci_reset(struct uvfio_pci_device *pdev)
 	n->gen++;
 	pthread_mutex_unlock(&n->lock);
 	nvmec_kick(n);
+	/* A reset brings the migration state back to RUNNING without an arc: run again. */
+	nvmec_mig_quiesce(n, false);
 }
 
 /* The client left: its DMA fails fast now, so waiting for the worker to stop is safe. */
@@ -483,6 +485,9 @@ static int nvme_probe(struct uvfio_pci_device *pdev, const struct uvfio_pci_devi
 		goto fail;
 	nvmec_regs_init(n);
 	nvmec_features_reset(n);
+	ret = nvmec_mig_setup(n);
+	if (ret < 0)
+		goto fail;
 	n->power_on_ns = nvmec_now_ns();
 	uvfio_pci_set_drvdata(pdev, n);
 	uvfio_pci_set_ops(pdev, &nvme_pci_ops);
