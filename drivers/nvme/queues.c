@@ -304,6 +304,11 @@ static int process_sq(struct nvmec *n, struct nvmec_sq *sq)
 			nvmec_admin(n, &req);
 		else
 			nvmec_io(n, &req);
+		if (sq->qid == 0)
+			log_debug("nvme %s: admin opcode 0x%02x nsid %u cdw10 0x%x cdw11 0x%x: status "
+				  "0x%x",
+				  n->name, req.cmd.opcode, req.cmd.nsid, req.cmd.cdw10, req.cmd.cdw11,
+				  req.status);
 		if (!req.no_completion) {
 			if (!nvme_status_ok(req.status))
 				nvmec_error_log_add(n, &req);
