@@ -22,6 +22,7 @@
 #include <linux/pci_regs.h>
 
 #include <uvfio/client.h>
+#include <uvfio/migrate.h>
 
 #include "harness.h"
 #include "nvme/nvme_spec.h"
@@ -337,12 +338,74 @@ static void test_region_io_fds_wire(void **state)
 	close(sock);
 }
 
+/* uvfio_migrate() of a running controller between two servers: the guest memory (queues and
+ * buffers), the namespace and the queue state arrive; the destination carries on. */
+static void test_live_migration(void **state)
+{
+	struct fx *f = *state;
+	bring_up(f);
+	uint8_t *w = f->ram + DATA;
+	for (int i = 0; i < 0x40000; i++)
+		w[i] = (uint8_t)(i * 13 + (i >> 10));
+	assert_int_equal(io(f, NVME_CMD_WRITE, 0, 512, RAM_IOVA + DATA), 0);
+	assert_int_equal(io(f, NVME_CMD_WRITE, 6000, 8, RAM_IOVA + DATA), 0);
+
+	struct h_server dsrv;
+	const char *const args[] = { "--device", "nvme,size=4M,queues=2", "--socket", "@SOCK@",
+				     NULL };
+	assert_int_equal(h_server_start_cli(&dsrv, args), 0);
+	struct uvfio_handle *dh = NULL;
+	struct uvfio_ioas *dioas = NULL;
+	void *dmem = NULL;
+	assert_int_equal(h_open(dsrv.sock_path, &dh), 0);
+	assert_int_equal(uvfio_ioas_new(&dioas), 0);
+	assert_int_equal(uvfio_ioas_map_alloc(dioas, RAM_IOVA, RAM_SIZE,
+					      UVFIO_IOAS_READ | UVFIO_IOAS_WRITE, &dmem),
+			 0);
+	assert_int_equal(uvfio_ioas_attach(dioas, dh), 0);
+
+	struct uvfio_dirty_range range = { RAM_IOVA, RAM_SIZE };
+	struct uvfio_migrate_opts opts = { .ranges = &range, .nr_ranges = 1 };
+	struct uvfio_migrate_stats st;
+	int ret = uvfio_migrate(f->h, f->ioas, dh, dioas, &opts, &st);
+	assert_int_equal(ret, 0);
+	assert_int_equal(st.dst_state, UVFIO_MIG_STATE_RUNNING);
+	assert_true(st.device_bytes > 0x40000); /* the written namespace chunks */
+
+	/* The VMM's side moves too: the destination's memory and interrupts. */
+	struct uvfio_handle *sh = f->h;
+	struct uvfio_ioas *sioas = f->ioas;
+	uint8_t *sram = f->ram;
+	f->h = dh;
+	f->ioas = dioas;
+	f->ram = dmem;
+	assert_int_equal(uvfio_irq_enable(f->h, 2, 0, 3, f->efd), 0);
+	assert_true(rd(f, NVME_REG_CSTS, 4) & NVME_CSTS_RDY);
+	memset(f->ram + DATA + 0x40000, 0, 0x40000);
+	assert_int_equal(io(f, NVME_CMD_READ, 0, 512, RAM_IOVA + DATA + 0x40000), 0);
+	assert_memory_equal(sram + DATA, f->ram + DATA + 0x40000, 0x40000);
+	assert_int_equal(io(f, NVME_CMD_READ, 6000, 8, RAM_IOVA + DATA + 0x40000), 0);
+	assert_memory_equal(sram + DATA, f->ram + DATA + 0x40000, 4096);
+	struct nvme_sqe c = { .opcode = NVME_ADM_IDENTIFY, .cdw10 = NVME_ID_CNS_CTRL };
+	c.prp1 = RAM_IOVA + ADMIN_BUF;
+	assert_int_equal(cmd(f, 0, &c), 0);
+
+	/* Back to the source's objects for the teardown; the destination goes now. */
+	f->h = sh;
+	f->ioas = sioas;
+	f->ram = sram;
+	uvfio_ioas_free(dioas);
+	uvfio_close(dh);
+	assert_int_equal(h_server_stop(&dsrv), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_prp_server_keeps_serving, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_region_io_fds_wire, setup_raw, teardown_raw),
+		cmocka_unit_test_setup_teardown(test_live_migration, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
