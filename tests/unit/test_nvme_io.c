@@ -359,6 +359,78 @@ static void test_coalescing(void **state)
 		assert_true(fh_reap(h, 1, &e));
 }
 
+/* Three queue pairs with commands outstanding on each at once: all complete, each on its own
+ * queue and vector. */
+static void test_many_queues(void **state)
+{
+	struct fh *h = *state;
+	fh_io_queue(h, 2, 8);
+	fh_io_queue(h, 3, 16);
+	for (int round = 0; round < 4; round++) {
+		for (uint16_t q = 1; q <= 3; q++) {
+			for (int i = 0; i < 6; i++) {
+				struct fh_q *fq = &h->q[q];
+				struct nvme_sqe c = { .opcode = NVME_CMD_WRITE, .nsid = 1, .cdw12 = 0 };
+				c.prp1 = FH_IOVA + FH_DATA + (q * 8 + i) * 512ull;
+				c.cdw10 = (uint32_t)(q * 64 + i);
+				c.cid = ++h->cid;
+				memcpy(h->ram + fq->sq + fq->sq_tail * 64ull, &c, 64);
+				fq->sq_tail = (fq->sq_tail + 1) % fq->size;
+			}
+		}
+		for (uint16_t q = 1; q <= 3; q++)
+			fh_db(h, q, false, h->q[q].sq_tail);
+		for (uint16_t q = 1; q <= 3; q++) {
+			for (int i = 0; i < 6; i++) {
+				struct nvme_cqe e;
+				assert_true(fh_reap(h, q, &e));
+				assert_int_equal(e.sqid, q);
+				assert_int_equal(nvme_cqe_status(&e), 0);
+			}
+		}
+	}
+	fill(h->ram + FH_DATA, 32 * 512, 70);
+	for (uint16_t q = 1; q <= 3; q++)
+		assert_int_equal(fh_rw(h, q, NVME_CMD_WRITE, 1, q * 64, 1, q * 512, 512), 0);
+	for (uint16_t q = 1; q <= 3; q++) {
+		assert_int_equal(fh_rw(h, 4 - q, NVME_CMD_READ, 1, q * 64, 1, 0x100000, 512), 0);
+		assert_memory_equal(h->ram + FH_DATA + q * 512, h->ram + FH_DATA + 0x100000, 512);
+	}
+}
+
+/* A vector masked at the vfio level holds its interrupt; unmasking delivers it. */
+static void test_vector_masking(void **state)
+{
+	struct fh *h = *state;
+	uint64_t v;
+	assert_int_equal(uvfio_device_set_irqs(h->dev,
+					       UVFIO_IRQ_SET_DATA_NONE | UVFIO_IRQ_SET_ACTION_MASK,
+					       UVFIO_PCI_MSIX_IRQ, 1, 1, NULL, NULL),
+			 0);
+	while (read(h->efd[1], &v, 8) == 8)
+		;
+	struct nvme_sqe c = { .opcode = NVME_CMD_FLUSH, .nsid = 1 };
+	assert_int_equal(fh_cmd(h, 1, &c), 0);
+	/* The worker signals a pass's completions before it runs the next command: once the
+	 * second completes, the first one's interrupt has been raised (into the mask). */
+	c = (struct nvme_sqe){ .opcode = NVME_CMD_FLUSH, .nsid = 1 };
+	fh_submit(h, 1, &c);
+	struct fh_q *q = &h->q[1];
+	volatile struct nvme_cqe *e = (void *)(h->ram + q->cq + q->cq_head * 16ull);
+	uint64_t deadline = fh_now_ms() + 10000;
+	while (nvme_cqe_phase(e) != q->phase)
+		assert_true(fh_now_ms() < deadline);
+	assert_int_equal(read(h->efd[1], &v, 8), -1); /* held back */
+	assert_int_equal(uvfio_device_set_irqs(h->dev,
+					       UVFIO_IRQ_SET_DATA_NONE | UVFIO_IRQ_SET_ACTION_UNMASK,
+					       UVFIO_PCI_MSIX_IRQ, 1, 1, NULL, NULL),
+			 0);
+	struct pollfd pfd = { .fd = h->efd[1], .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, 10000), 1);
+	struct nvme_cqe done;
+	assert_true(fh_reap(h, 1, &done));
+}
+
 static void test_lba4096(void **state)
 {
 	(void)state;
@@ -492,6 +564,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shadow_doorbells, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mapped_doorbell_and_ioeventfd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_coalescing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_queues, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vector_masking, setup, teardown),
 		cmocka_unit_test(test_lba4096),
 		cmocka_unit_test(test_file_backend),
 		cmocka_unit_test(test_file_async_io),
