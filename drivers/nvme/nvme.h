@@ -82,6 +82,7 @@ struct nvmec_sq {
 	uint32_t head, tail;
 	uint8_t prio;
 	bool bad_db; /* its doorbell holds an invalid value (reported once) */
+	bool broken; /* its ring is not readable: skipped until deleted or reset */
 };
 
 struct nvmec_cq {
@@ -97,6 +98,7 @@ struct nvmec_cq {
 	uint32_t irq_pending; /* completions not yet signalled (coalescing) */
 	uint64_t irq_first_ns; /* when the oldest of them was posted */
 	uint32_t reserved; /* slots held for commands in flight (asynchronous file I/O) */
+	bool broken; /* its ring is not writable: its SQs are skipped until deleted or reset */
 	bool bad_db;
 };
 

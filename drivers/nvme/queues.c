@@ -155,7 +155,16 @@ void nvmec_post_cqe(struct nvmec *n, uint16_t sqid, uint16_t cid, uint32_t dw0, 
 			ret = uvfio_dma_write(ndev(n), addr + 12, (uint8_t *)&e + 12, 4);
 	}
 	if (ret < 0) {
-		set_fatal(n, "completion queue not writable");
+		/* An I/O queue in memory the host does not map only takes itself down; the admin
+		 * queue takes the controller (CSTS.CFS). Bus mastering off (-EPERM) is no fault of
+		 * the queue. */
+		if (cq->qid == 0)
+			set_fatal(n, "admin completion queue not writable");
+		else if (ret != -EPERM && !cq->broken) {
+			log_warn("nvme %s: CQ %u at 0x%llx not writable: queue stopped", n->name,
+				 cq->qid, (unsigned long long)cq->base);
+			cq->broken = true;
+		}
 		return;
 	}
 	if (++cq->tail == cq->size) {
@@ -269,8 +278,15 @@ static bool cq_room(const struct nvmec_cq *cq)
 static bool fetch(struct nvmec *n, struct nvmec_sq *sq, struct nvme_sqe *cmd)
 {
 	uint64_t addr = sq->base + (uint64_t)sq->head * NVME_SQE_SIZE;
-	if (uvfio_dma_read(ndev(n), addr, cmd, sizeof(*cmd)) < 0) {
-		set_fatal(n, "submission queue not readable");
+	int ret = uvfio_dma_read(ndev(n), addr, cmd, sizeof(*cmd));
+	if (ret < 0) {
+		if (sq->qid == 0)
+			set_fatal(n, "admin submission queue not readable");
+		else if (ret != -EPERM) {
+			log_warn("nvme %s: SQ %u at 0x%llx not readable: queue stopped", n->name,
+				 sq->qid, (unsigned long long)sq->base);
+			sq->broken = true;
+		}
 		return false;
 	}
 	return true;
@@ -284,6 +300,8 @@ static bool reset_requested(struct nvmec *n)
 
 static int process_sq(struct nvmec *n, struct nvmec_sq *sq)
 {
+	if (sq->broken || n->cq[sq->cqid].broken)
+		return 0;
 	uint32_t tail = read_db(n, sq->qid, false);
 	if (tail >= sq->size) {
 		if (!sq->bad_db)

@@ -431,6 +431,41 @@ static void test_vector_masking(void **state)
 	assert_true(fh_reap(h, 1, &done));
 }
 
+/* An I/O queue whose ring the host never mapped stops alone; the others keep going. */
+static void test_unmapped_queue_ring(void **state)
+{
+	struct fh *h = *state;
+	struct nvme_sqe c = { .opcode = NVME_ADM_CREATE_CQ, .prp1 = 0x40000000,
+			      .cdw10 = (7u << 16) | 2,
+			      .cdw11 = (2u << 16) | NVME_CQ_FLAGS_PC | NVME_CQ_FLAGS_IEN };
+	assert_int_equal(fh_cmd(h, 0, &c), 0);
+	c = (struct nvme_sqe){ .opcode = NVME_ADM_CREATE_SQ, .prp1 = 0x40010000,
+			       .cdw10 = (7u << 16) | 2, .cdw11 = (2u << 16) | NVME_SQ_FLAGS_PC };
+	assert_int_equal(fh_cmd(h, 0, &c), 0);
+	fh_db(h, 2, false, 3); /* three commands in a ring nobody can read */
+	round_trip(h, 1, 0, 8, 0, 0x100000, 80);
+	/* A readable SQ completing into an unmapped CQ. */
+	c = (struct nvme_sqe){ .opcode = NVME_ADM_CREATE_CQ, .prp1 = 0x40020000,
+			       .cdw10 = (7u << 16) | 3,
+			       .cdw11 = (3u << 16) | NVME_CQ_FLAGS_PC | NVME_CQ_FLAGS_IEN };
+	assert_int_equal(fh_cmd(h, 0, &c), 0);
+	assert_int_equal(fh_create_sq(h, 3, 8, 3, NVME_SQ_FLAGS_PC), 0);
+	struct nvme_sqe f = { .opcode = NVME_CMD_FLUSH, .nsid = 1, .cid = ++h->cid };
+	memcpy(h->ram + h->q[3].sq, &f, 64);
+	fh_db(h, 3, false, 1);
+	round_trip(h, 1, 8, 8, 0, 0x100000, 81);
+	assert_false(fh_rd(h, NVME_REG_CSTS, 4) & NVME_CSTS_CFS);
+	/* Deleting the broken queues works and their IDs can be used again. */
+	struct nvme_sqe d = { .opcode = NVME_ADM_DELETE_SQ, .cdw10 = 2 };
+	assert_int_equal(fh_cmd(h, 0, &d), 0);
+	d = (struct nvme_sqe){ .opcode = NVME_ADM_DELETE_CQ, .cdw10 = 2 };
+	assert_int_equal(fh_cmd(h, 0, &d), 0);
+	fh_io_queue(h, 2, 8);
+	round_trip(h, 1, 16, 8, 0, 0x100000, 82);
+	struct nvme_sqe fl = { .opcode = NVME_CMD_FLUSH, .nsid = 1 };
+	assert_int_equal(fh_cmd(h, 2, &fl), 0);
+}
+
 static void test_lba4096(void **state)
 {
 	(void)state;
@@ -566,6 +601,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_coalescing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_queues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vector_masking, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unmapped_queue_ring, setup, teardown),
 		cmocka_unit_test(test_lba4096),
 		cmocka_unit_test(test_file_backend),
 		cmocka_unit_test(test_file_async_io),
