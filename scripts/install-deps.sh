@@ -4,7 +4,7 @@
 #   scripts/install-deps.sh vm       also what the guest (kernel VFIO) tests need
 set -euo pipefail
 
-pkgs=(build-essential meson ninja-build pkg-config libjson-c-dev zlib1g-dev libxxhash-dev libcmocka-dev linux-libc-dev clang)
+pkgs=(build-essential meson ninja-build pkg-config libjson-c-dev zlib1g-dev libxxhash-dev libcmocka-dev liburing-dev linux-libc-dev clang)
 if [ "${1:-}" = vm ]; then
 	pkgs+=(qemu-system-x86 busybox-static cpio xz-utils kmod)
 fi

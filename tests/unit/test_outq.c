@@ -197,13 +197,13 @@ static void test_errors(void **state)
 {
 	struct pair p;
 	struct outq q;
-	int fds[3] = { 0, 1, 2 };
+	int fds[OUTQ_MAX_FDS + 1] = { 0 };
 	struct vfu_hdr h = { 0 };
 
 	(void)state;
 	make_pair(&p);
 	outq_init(&q);
-	assert_int_equal(outq_send(&q, p.tx, &h, NULL, 0, fds, 3), -EINVAL);
+	assert_int_equal(outq_send(&q, p.tx, &h, NULL, 0, fds, OUTQ_MAX_FDS + 1), -EINVAL);
 	assert_int_equal(outq_send(&q, p.tx, &h, NULL, -1, NULL, 0), -EINVAL);
 	unsigned n = 0;
 	while (outq_pending(&q) == 0)

@@ -19,7 +19,8 @@
 #include "vfio-user/wire.h"
 
 #define OUTQ_MAX_FDREC 8 /* messages with fds that may wait in the queue at once */
-#define OUTQ_MAX_FDS 2 /* fds per message (a reply carries at most two) */
+/* fds per message: a GET_REGION_IO_FDS reply carries one eventfd per doorbell (VFU_REPLY_MAX_FDS) */
+#define OUTQ_MAX_FDS 64
 
 struct outq_fdrec {
 	uint64_t pos; /* stream offset of the message's first byte */
