@@ -34,6 +34,7 @@ struct slot {
 	uint32_t reg; /* config offset */
 	uint32_t low; /* the register's value as found */
 	bool io, is64, present;
+	bool skip; /* no such BAR (region size 0) */
 	uint64_t addr, size;
 };
 
@@ -241,14 +242,19 @@ int uvfio_pci_setup(struct uvfio_handle *h, uint32_t flags)
 	if (ret < 0)
 		return ret;
 	for (int i = 0; i < NR_SLOTS; i++) {
-		if (!s[i].reg)
+		struct uvfio_region_info ri;
+		bool known = s[i].reg && uvfio_get_region_info(h, (uint32_t)i, &ri) == 0;
+
+		/* A region of size 0 is no BAR: nothing to size (so a device whose BARs all
+		 * have addresses, as on kernel VFIO, never sees decoding turned off). */
+		if (!s[i].reg || (known && ri.size == 0)) {
+			s[i].skip = true;
 			continue;
+		}
 		if (s[i].addr) {
 			/* In use: only its size is needed, to keep clear of it. */
-			struct uvfio_region_info ri;
-
 			s[i].present = true;
-			s[i].size = uvfio_get_region_info(h, (uint32_t)i, &ri) == 0 ? ri.size : 0;
+			s[i].size = known ? ri.size : 0;
 		} else {
 			need_sizing = true;
 		}
@@ -260,7 +266,7 @@ int uvfio_pci_setup(struct uvfio_handle *h, uint32_t flags)
 		if (off != cmd)
 			ret = uvfio_config_write(h, PCI_COMMAND, &off, sizeof(off));
 		for (int i = 0; i < NR_SLOTS && ret == 0; i++)
-			if (s[i].reg && !s[i].addr)
+			if (s[i].reg && !s[i].addr && !s[i].skip)
 				ret = size_slot(h, &s[i]);
 		if (ret == 0)
 			ret = placed = place_all(h, s);

@@ -25,6 +25,8 @@ struct model {
 	bool sticky_fail;     /* BAR0 sizes but keeps no address (a broken device) */
 	int sizing_with_decode; /* all-ones written while decoding was on */
 	int bar_access_ok, bar_access_refused;
+	int bar_writes;       /* writes to BAR registers */
+	int decode_turned_off; /* COMMAND writes that cleared MEMORY */
 };
 
 static struct model M;
@@ -70,6 +72,8 @@ static void model_init(void)
 static void cfg_write(uint32_t off, const uint8_t *data, uint32_t count)
 {
 	if (off == PCI_COMMAND && count >= 2) {
+		if ((M.cfg[PCI_COMMAND] & PCI_COMMAND_MEMORY) && !(data[0] & PCI_COMMAND_MEMORY))
+			M.decode_turned_off++;
 		memcpy(M.cfg + off, data, 2);
 		return;
 	}
@@ -84,6 +88,7 @@ static void cfg_write(uint32_t off, const uint8_t *data, uint32_t count)
 
 		if (v == 0xffffffffu && (cmd & (PCI_COMMAND_MEMORY | PCI_COMMAND_IO)))
 			M.sizing_with_decode++;
+		M.bar_writes++;
 		/* The upper half of a 64-bit BAR. */
 		if (i > 0 && M.bar[i - 1].is64 && M.bar[i - 1].size) {
 			wr32(off, (uint32_t)((v & ~((M.bar[i - 1].size - 1) >> 32))));
@@ -287,13 +292,18 @@ static void test_keeps_assigned(void **state)
 			 PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 	stop();
 
-	/* All placed: only the command register is touched, no BAR written. */
+	/* All placed (as kernel VFIO shows a device; BAR1-5 are size-0 regions): no BAR is
+	 * written and decoding is never turned off on the live device. */
 	reset_model();
 	M.bar[0] = (struct fbar){ .size = 0x1000, .addr = 0xfe000000ull };
+	M.bar[2] = (struct fbar){ .size = 0x100000, .is64 = true, .addr = 0x4000000000ull };
 	start();
-	M.sticky_fail = true; /* any BAR0 write would be lost: none may happen */
-	assert_int_equal(uvfio_pci_setup(H, 0), 0);
+	assert_int_equal(uvfio_pci_setup(H, UVFIO_PCI_SETUP_MASTER), 0);
 	assert_int_equal(bar_addr(0), 0xfe000000ull);
+	assert_int_equal(bar_addr(2), 0x4000000000ull);
+	assert_int_equal(M.bar_writes, 0);
+	assert_int_equal(M.decode_turned_off, 0);
+	assert_true(M.cfg[PCI_COMMAND] & PCI_COMMAND_MASTER);
 	stop();
 }
 
