@@ -7,7 +7,7 @@
 #                                    and the NVMe guest check's tools
 set -euo pipefail
 
-pkgs=(build-essential meson ninja-build pkg-config libjson-c-dev zlib1g-dev libxxhash-dev libcmocka-dev linux-libc-dev clang)
+pkgs=(build-essential meson ninja-build pkg-config libjson-c-dev zlib1g-dev libxxhash-dev libcmocka-dev liburing-dev linux-libc-dev clang)
 case "${1:-}" in
 vm) pkgs+=(qemu-system-x86 busybox-static cpio xz-utils kmod) ;;
 interop) pkgs+=(busybox-static cpio libglib2.0-0 libpixman-1-0 libfdt1 libslirp0 zlib1g

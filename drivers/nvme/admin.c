@@ -105,8 +105,9 @@ static void delete_sq(struct nvmec *n, struct nvmec_req *req)
 		req->status = SC_CS(NVME_SC_QID_INVALID) | DNR;
 		return;
 	}
-	/* Commands of this queue already ran (they run when fetched); the unfetched ones are
-	 * dropped with the queue, as the spec allows for commands not yet fetched. */
+	/* Commands of this queue in flight complete first (asynchronous file I/O); the unfetched
+	 * ones are dropped with the queue, as the spec allows for commands not yet fetched. */
+	nvmec_aio_drain(n, true);
 	nvmec_delete_sq(n, qid);
 }
 

@@ -62,7 +62,7 @@ static void drain(int fd)
 static void *worker_main(void *arg)
 {
 	struct nvmec *n = arg;
-	uint32_t nfds = 1 + n->nr_db_efd;
+	uint32_t nfds = 1 + n->nr_db_efd + (nvmec_aio_fd(n) >= 0 ? 1 : 0);
 	struct pollfd *pfd = calloc(nfds, sizeof(*pfd));
 	uint64_t idle_since = 0;
 
@@ -73,6 +73,8 @@ static void *worker_main(void *arg)
 	pfd[0].fd = n->kick_fd;
 	for (uint32_t i = 0; i < n->nr_db_efd; i++)
 		pfd[1 + i].fd = n->db_efd[i];
+	if (nvmec_aio_fd(n) >= 0)
+		pfd[nfds - 1].fd = nvmec_aio_fd(n); /* file I/O completions */
 	for (uint32_t i = 0; i < nfds; i++)
 		pfd[i].events = POLLIN;
 
@@ -95,6 +97,9 @@ static void *worker_main(void *arg)
 			pthread_mutex_unlock(&n->lock);
 		}
 		if (paused) {
+			/* Quiesced means nothing in flight: finish (and post) what was submitted. */
+			nvmec_aio_drain(n, true);
+			nvmec_flush_irqs(n, true);
 			pthread_mutex_lock(&n->lock);
 			n->worker_paused = n->paused != 0;
 			pthread_cond_broadcast(&n->cond);
@@ -215,11 +220,14 @@ static void nvmec_free(struct nvmec *n)
 	}
 	struct uvfio_device *dev = uvfio_pci_to_device(n->pdev);
 	uvfio_device_clear_ioeventfds(dev);
+	nvmec_aio_free(n);
 	for (uint32_t i = 0; i < n->nr_ns; i++)
 		if (n->ns[i].ops && n->ns[i].ops->free)
 			n->ns[i].ops->free(&n->ns[i]);
-	if (n->ns[0].fd > 0 && n->file)
+	if (n->ns[0].fd >= 0 && n->file)
 		close(n->ns[0].fd);
+	if (n->ns[0].fd_direct >= 0 && n->file)
+		close(n->ns[0].fd_direct);
 	for (uint32_t i = 0; i < n->nr_db_efd; i++)
 		close(n->db_efd[i]);
 	free(n->db_efd);
@@ -330,13 +338,15 @@ static int parse_options(struct nvmec *n, struct uvfio_options *opts)
 	n->idle_wake_us = v < 100 ? 100 : v > 1000000 ? 1000000 : (uint32_t)v;
 	if ((ret = uvfio_options_get_bool(opts, "db_mmap", true, &n->db_mmap)) < 0)
 		return ret;
+	if ((ret = uvfio_options_get_bool(opts, "aio", true, &n->aio_opt)) < 0)
+		return ret;
 	return 0;
 }
 
 static int setup_storage(struct nvmec *n)
 {
 	uint64_t total = n->ns_size ? n->ns_size * n->nr_ns : 0;
-	int fd = -1;
+	int fd = -1, fd_direct = -1;
 	if (n->file) {
 		fd = open(n->file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (fd < 0) {
@@ -360,6 +370,8 @@ static int setup_storage(struct nvmec *n)
 			return -errno;
 		}
 		n->ns_size = total / n->nr_ns;
+		/* Aligned transfers bypass the page cache (not every file system has O_DIRECT). */
+		fd_direct = open(n->file, O_RDWR | O_DIRECT | O_CLOEXEC);
 	} else if (!n->ns_size) {
 		n->ns_size = 128ull << 20;
 	}
@@ -377,6 +389,7 @@ static int setup_storage(struct nvmec *n)
 		ns->size = n->ns_size;
 		ns->nlbas = ns->size >> ns->lba_shift;
 		ns->fd = -1;
+		ns->fd_direct = -1;
 		/* Unique per serial and namespace: hosts reject duplicate identifiers. */
 		uint64_t h = 1469598103934665603ull;
 		for (const char *p = n->serial; *p; p++)
@@ -389,11 +402,14 @@ static int setup_storage(struct nvmec *n)
 		memcpy(ns->nguid + 8, &h2, 8);
 		int ret = fd >= 0 ? nvmec_backend_file(ns, fd, i * n->ns_size)
 				  : nvmec_backend_ram(ns);
+		ns->fd_direct = fd_direct;
 		if (ret < 0) {
 			log_err("nvme: namespace %u: %s", ns->nsid, strerror(-ret));
 			return ret;
 		}
 	}
+	if (fd >= 0 && n->aio_opt)
+		return nvmec_aio_init(n);
 	return 0;
 }
 
@@ -525,6 +541,7 @@ const struct uvfio_driver nvme_driver = {
 			"lba=512|4096  LBA size (default 512)\n"
 			"serial=S model=M  identify strings\n"
 			"db_mmap=on|off  doorbell page mmap-able by the client (default on)\n"
+			"aio=on|off  file namespaces through io_uring (default on)\n"
 			"poll_us=N  busy-poll after the last command (default 50)\n"
 			"idle_wake_us=N  idle re-check of mmapped doorbells (default 1000)",
 };

@@ -42,6 +42,12 @@ static uint16_t rw(struct nvmec *n, struct nvmec_ns *ns, struct nvmec_req *req, 
 	st = nvmec_map_data(n, c, len, false, &sg);
 	if (st)
 		return st;
+	if (n->aio && ns->fd >= 0 &&
+	    nvmec_aio_rw(n, ns, req, &sg, slba << ns->lba_shift, write, c->cdw12 & NVME_RW_FUA)) {
+		req->no_completion = true; /* posted when io_uring completes it */
+		count(n, write, len);
+		return 0;
+	}
 	st = nvmec_sg_ns(n, &sg, ns, slba << ns->lba_shift, write);
 	if (st) {
 		if (NVME_STATUS_SCT(st) == NVME_SCT_MEDIA)
@@ -122,6 +128,8 @@ static uint16_t dsm(struct nvmec *n, struct nvmec_ns *ns, struct nvmec_req *req)
 
 static uint16_t flush(struct nvmec *n, uint32_t nsid)
 {
+	/* Writes completed before the Flush are what it covers: let those in flight finish. */
+	nvmec_aio_drain(n, true);
 	if (!n->feat.vwc)
 		return 0; /* nothing volatile to flush */
 	for (uint32_t i = 0; i < n->nr_ns; i++) {

@@ -65,6 +65,7 @@ struct nvmec_ns {
 	const struct nvmec_backend_ops *ops;
 	uint8_t *mem; /* RAM backend */
 	int fd; /* file backend */
+	int fd_direct; /* the same file opened O_DIRECT, -1 if none */
 	uint64_t file_off; /* where this namespace starts in the file */
 	uint8_t nguid[16];
 	uint8_t eui64[8];
@@ -95,6 +96,7 @@ struct nvmec_cq {
 	uint32_t nr_sqs; /* SQs bound to it */
 	uint32_t irq_pending; /* completions not yet signalled (coalescing) */
 	uint64_t irq_first_ns; /* when the oldest of them was posted */
+	uint32_t reserved; /* slots held for commands in flight (asynchronous file I/O) */
 	bool bad_db;
 };
 
@@ -151,6 +153,7 @@ struct nvmec {
 	uint32_t poll_us; /* busy-poll this long after the last work before sleeping */
 	uint32_t idle_wake_us; /* sleep timeout while the doorbell page may be written directly */
 	bool db_mmap;
+	bool aio_opt; /* file namespaces through io_uring (option aio=) */
 	struct nvmec_ns ns[NVMEC_MAX_NS];
 
 	/* Doorbell page: a memfd mapped here and offered to the client as a sparse area. */
@@ -197,6 +200,8 @@ struct nvmec {
 	uint32_t nr_changed_ns;
 	uint64_t power_on_ns;
 	uint8_t *bounce; /* admin data and non-fd windows */
+	struct nvmec_aio *aio; /* io_uring for file namespaces, NULL: synchronous */
+	uint64_t aio_gen; /* bumped by a controller reset: older completions are dropped */
 
 	/* Migration (mig.c). The cursor belongs to the saving side (the loop thread). */
 	struct uvfio_mig_identity mig_ident;
@@ -302,6 +307,18 @@ void nvmec_mig_free_ns(struct nvmec_ns *ns);
 /* The write path: [off, off+len) of ns changed. */
 void nvmec_mark_written(struct nvmec_ns *ns, uint64_t off, uint64_t len);
 void nvmec_mig_quiesce(struct nvmec *n, bool quiet);
+
+/* backend_uring.c: asynchronous Read/Write for file namespaces (worker only). */
+struct nvmec_aio;
+int nvmec_aio_init(struct nvmec *n); /* 0 also when io_uring is unavailable (n->aio NULL) */
+void nvmec_aio_free(struct nvmec *n);
+int nvmec_aio_fd(struct nvmec *n); /* eventfd signalled by completions, -1 if none */
+uint32_t nvmec_aio_inflight(struct nvmec *n);
+/* Submit; false: not possible now (take the synchronous path). */
+bool nvmec_aio_rw(struct nvmec *n, struct nvmec_ns *ns, const struct nvmec_req *req,
+		  const struct nvmec_sg *sg, uint64_t off, bool write, bool fua);
+int nvmec_aio_reap(struct nvmec *n); /* post what completed; returns how many */
+void nvmec_aio_drain(struct nvmec *n, bool post); /* wait for everything in flight */
 
 /* Status shorthands. */
 #define SC(sc) NVME_STATUS_MAKE(NVME_SCT_GENERIC, (sc))

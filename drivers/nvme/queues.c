@@ -259,6 +259,13 @@ static void bad_doorbell(struct nvmec *n, uint8_t info)
 	nvmec_aen_post(n, NVME_AER_TYPE_ERROR, info, NVME_LOG_ERROR);
 }
 
+/* Room for one more completion besides those reserved by commands in flight? */
+static bool cq_room(const struct nvmec_cq *cq)
+{
+	uint32_t used = (cq->tail + cq->size - cq->head) % cq->size;
+	return cq->size - 1 - used > cq->reserved;
+}
+
 static bool fetch(struct nvmec *n, struct nvmec_sq *sq, struct nvme_sqe *cmd)
 {
 	uint64_t addr = sq->base + (uint64_t)sq->head * NVME_SQE_SIZE;
@@ -289,11 +296,11 @@ static int process_sq(struct nvmec *n, struct nvmec_sq *sq)
 	int done = 0;
 	while (sq->head != sq->tail && done < SQ_BUDGET && !n->fatal) {
 		struct nvmec_cq *cq = &n->cq[sq->cqid];
-		if (nvmec_cq_full(cq)) {
+		if (!cq_room(cq)) {
 			uint32_t h = read_db(n, cq->qid, true);
 			if (h < cq->size)
 				cq->head = h;
-			if (nvmec_cq_full(cq))
+			if (!cq_room(cq))
 				break; /* resumes once the host consumes completions */
 		}
 		struct nvmec_req req = { .sqid = sq->qid };
@@ -304,6 +311,11 @@ static int process_sq(struct nvmec *n, struct nvmec_sq *sq)
 			nvmec_admin(n, &req);
 		else
 			nvmec_io(n, &req);
+		if (sq->qid == 0)
+			log_debug("nvme %s: admin opcode 0x%02x nsid %u cdw10 0x%x cdw11 0x%x: status "
+				  "0x%x",
+				  n->name, req.cmd.opcode, req.cmd.nsid, req.cmd.cdw10, req.cmd.cdw11,
+				  req.status);
 		if (!req.no_completion) {
 			if (!nvme_status_ok(req.status))
 				nvmec_error_log_add(n, &req);
@@ -328,6 +340,7 @@ int nvmec_process(struct nvmec *n)
 	    __atomic_exchange_n(&n->bad_db_writes, 0, __ATOMIC_SEQ_CST))
 		bad_doorbell(n, NVME_AER_ERROR_INVALID_DB_REG);
 
+	work += nvmec_aio_reap(n);
 	for (uint32_t q = 0; q <= n->nr_ioq; q++) {
 		struct nvmec_cq *cq = &n->cq[q];
 		if (!cq->valid)

@@ -165,6 +165,9 @@ ssize_t nvmec_bar_rw(struct uvfio_pci_device *pdev, int bar, uint64_t offset, vo
 /* Worker: drop every queue and what depends on them. full: also the admin queue registers. */
 void nvmec_controller_reset(struct nvmec *n, bool full)
 {
+	/* Outstanding I/O is aborted: it finishes, nothing is posted for it. */
+	n->aio_gen++;
+	nvmec_aio_drain(n, false);
 	for (uint32_t q = 0; q <= n->nr_ioq; q++)
 		nvmec_delete_sq(n, (uint16_t)q);
 	for (uint32_t q = 0; q <= n->nr_ioq; q++)

@@ -494,7 +494,8 @@ static void test_bad_options(void **state)
 	uvfio_register_builtin_drivers();
 	assert_non_null(uvfio_driver_find("edu"));
 	assert_non_null(uvfio_driver_find("edu-mig"));
-	assert_null(uvfio_driver_at(2));
+	assert_non_null(uvfio_driver_find("nvme"));
+	assert_null(uvfio_driver_at(3));
 }
 
 static void test_reset(void **state)

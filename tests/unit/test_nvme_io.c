@@ -408,6 +408,78 @@ static void test_file_backend(void **state)
 	unlink(path);
 }
 
+/* Many commands in flight on io_uring at once, Flush behind them, a reset in the middle. */
+static void file_async(const char *opts, bool want_aio)
+{
+	char path[] = "/tmp/uvfio-nvme-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	char decl[160];
+	snprintf(decl, sizeof(decl), "nvme,file=%s,size=4M,queues=2%s", path, opts);
+	struct fh *h = fh_new(decl);
+	assert_int_equal(h->n->aio != NULL, want_aio);
+	fh_enable(h);
+	fh_io_queue(h, 1, FH_QSIZE);
+	/* 24 writes of 16 KiB from distinct buffers, rung with one doorbell. */
+	struct fh_q *q = &h->q[1];
+	fill(h->ram + FH_DATA, 24 * 16384, 60);
+	for (int i = 0; i < 24; i++) {
+		struct nvme_sqe c = { .opcode = NVME_CMD_WRITE, .nsid = 1, .cdw12 = 31 };
+		uint64_t *list = (uint64_t *)(h->ram + FH_LIST + i * 64);
+		uint64_t base = FH_IOVA + FH_DATA + i * 16384ull;
+		for (int k = 0; k < 3; k++)
+			list[k] = base + 4096 * (k + 1);
+		c.prp1 = base;
+		c.prp2 = FH_IOVA + FH_LIST + i * 64;
+		c.cdw10 = (uint32_t)(i * 32);
+		c.cid = ++h->cid;
+		memcpy(h->ram + q->sq + q->sq_tail * 64ull, &c, 64);
+		q->sq_tail = (q->sq_tail + 1) % q->size;
+	}
+	fh_db(h, 1, false, q->sq_tail);
+	struct nvme_cqe e;
+	for (int i = 0; i < 24; i++) {
+		assert_true(fh_reap(h, 1, &e));
+		assert_int_equal(nvme_cqe_status(&e), 0);
+	}
+	struct nvme_sqe f = { .opcode = NVME_CMD_FLUSH, .nsid = 1 };
+	assert_int_equal(fh_cmd(h, 1, &f), 0);
+	assert_int_equal(fh_rw(h, 1, NVME_CMD_READ, 1, 0, 24 * 32, 0x200000, 512), 0);
+	assert_memory_equal(h->ram + FH_DATA, h->ram + FH_DATA + 0x200000, 24 * 16384);
+	/* A reset with writes in flight: the controller comes back and keeps serving. */
+	for (int i = 0; i < 8; i++) {
+		struct nvme_sqe c = { .opcode = NVME_CMD_WRITE, .nsid = 1, .cdw12 = 7 };
+		c.prp1 = FH_IOVA + FH_DATA;
+		c.cdw10 = (uint32_t)(2000 + i * 8);
+		c.cid = ++h->cid;
+		memcpy(h->ram + q->sq + q->sq_tail * 64ull, &c, 64);
+		q->sq_tail = (q->sq_tail + 1) % q->size;
+	}
+	fh_db(h, 1, false, q->sq_tail);
+	fh_wr(h, NVME_REG_CC, 4, 0);
+	assert_true(fh_wait_csts(h, NVME_CSTS_RDY, 0));
+	fh_enable(h);
+	fh_io_queue(h, 1, FH_QSIZE);
+	assert_int_equal(fh_rw(h, 1, NVME_CMD_WRITE, 1, 100, 8, 0, 512), 0);
+	assert_int_equal(fh_rw(h, 1, NVME_CMD_READ, 1, 100, 8, 0x200000, 512), 0);
+	assert_memory_equal(h->ram + FH_DATA, h->ram + FH_DATA + 0x200000, 4096);
+	fh_free(h);
+	unlink(path);
+}
+
+static void test_file_async_io(void **state)
+{
+	(void)state;
+	file_async("", true);
+}
+
+static void test_file_sync_io(void **state)
+{
+	(void)state;
+	file_async(",aio=off", false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -422,6 +494,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_coalescing, setup, teardown),
 		cmocka_unit_test(test_lba4096),
 		cmocka_unit_test(test_file_backend),
+		cmocka_unit_test(test_file_async_io),
+		cmocka_unit_test(test_file_sync_io),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
