@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Statically linked guest binaries: the uvfio CLI, the edu client and the guest test, linked
-# against libuvfio's internal static library and the static archives of json-c, xxhash and zlib
+# Statically linked guest binaries: the uvfio CLI, the edu client and the guest tests (tests/vm
+# and tests/interop guest_*.c), linked
+# against libuvfio's internal static library and the static archives of json-c, liburing (the NVMe file backend), xxhash and zlib
 # (the initramfs has no libc). Usage: tests/vm/build-static.sh OUT_DIR
 set -euo pipefail
 out=${1:?usage: build-static.sh OUT_DIR}
@@ -18,7 +19,7 @@ ninja -C "$bld" libuvfio_internal.a >"$out/ninja.log" || { cat "$out/ninja.log" 
 cc=${CC:-cc}
 cflags=(-std=gnu11 -O2 -g -D_GNU_SOURCE -pthread -I"$repo/include" -I"$repo/lib"
 	$(pkg-config --cflags json-c))
-libs=("$bld/libuvfio_internal.a" "$(pkg-config --variable=libdir json-c)/libjson-c.a" -lxxhash -lz
+libs=("$bld/libuvfio_internal.a" "$(pkg-config --variable=libdir json-c)/libjson-c.a" -luring -lxxhash -lz
 	-lpthread -lm)
 link() { # NAME SOURCES... [-- EXTRA CFLAGS]
 	local name=$1; shift
@@ -29,6 +30,7 @@ link uvfio -I"$repo/tools/uvfio" -DHAVE_CMD_HOST -DUVFIO_VERSION='"vm"' "$repo"/
 if [ -f "$repo/examples/edu-client/edu_client.c" ]; then
 	link uvfio-edu-client "$repo/examples/edu-client/edu_client.c"
 fi
-for t in "$repo"/tests/vm/guest_*.c; do
+for t in "$repo"/tests/vm/guest_*.c "$repo"/tests/interop/guest_*.c; do
+	[ -f "$t" ] || continue
 	link "$(basename "$t" .c)" "$t"
 done

@@ -1,5 +1,6 @@
 #!/bin/busybox sh
-# PID 1 of the test guest: mount, load the vfio modules a modular kernel needs, run the tests.
+# PID 1 of the test guests (tests/vm, tests/interop): mount, load the vfio modules a modular
+# kernel needs, run the tests.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mkdir -p /proc /sys /dev /run /tmp
