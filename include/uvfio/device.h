@@ -183,6 +183,39 @@ typedef void (*uvfio_fd_unwatch_fn)(void *loop, int fd);
 UVFIO_API void uvfio_device_set_fd_watcher(struct uvfio_device *dev, uvfio_fd_watch_fn watch,
 					   uvfio_fd_unwatch_fn unwatch, void *loop);
 
+/*
+ * ioeventfds: a driver says which writes a client may replace by signalling an eventfd
+ * (vfio-user GET_REGION_IO_FDS, like KVM_IOEVENTFD). A write of `size` bytes at `offset` of
+ * region `index` may then be sent as an eventfd signal instead of a REGION_WRITE: the device
+ * learns that a write happened, not its value, unless UVFIO_IOEVENTFD_DATAMATCH restricts the
+ * fd to writes of exactly `datamatch`. A driver must therefore only offer fds for registers
+ * whose value it can learn otherwise (a doorbell in an mmap-able page the client writes
+ * before signalling, a shadow doorbell in guest memory). The driver owns fd and keeps it open
+ * while registered; the transport passes it to clients (several entries may share one fd).
+ * Thread-safe. Errors: -EINVAL (bad index/range/size/flags or fd < 0), -EEXIST (same
+ * index/offset/fd/datamatch registered twice), -ENOENT (del of nothing), -ENOMEM.
+ */
+#define UVFIO_IOEVENTFD_DATAMATCH (1u << 0) /* = KVM_IOEVENTFD_FLAG_DATAMATCH */
+struct uvfio_ioeventfd {
+	uint32_t index; /* region */
+	uint32_t size; /* access width: 1, 2, 4 or 8 */
+	uint64_t offset;
+	uint64_t datamatch;
+	uint32_t flags; /* UVFIO_IOEVENTFD_* */
+	int fd;
+};
+UVFIO_API int uvfio_device_add_ioeventfd(struct uvfio_device *dev, uint32_t index, uint64_t offset,
+					 uint32_t size, int fd, uint32_t flags, uint64_t datamatch);
+/* Removes the entries of region index at offset using fd (all datamatch values). */
+UVFIO_API int uvfio_device_del_ioeventfd(struct uvfio_device *dev, uint32_t index, uint64_t offset,
+					 int fd);
+/* Removes every ioeventfd of the device (the driver still owns and closes the fds). */
+UVFIO_API void uvfio_device_clear_ioeventfds(struct uvfio_device *dev);
+/* Copies up to max entries of region index (in registration order) to out; returns how many
+ * there are in all (may exceed max; out may be NULL with max 0), or -EINVAL. */
+UVFIO_API int uvfio_device_get_ioeventfds(struct uvfio_device *dev, uint32_t index,
+					  struct uvfio_ioeventfd *out, unsigned max);
+
 UVFIO_END_DECLS
 
 #endif

@@ -33,6 +33,12 @@ struct uvfio_device *uvfio_device_new(const struct uvfio_device_ops *ops, uint32
 		free(dev);
 		return NULL;
 	}
+	if (pthread_mutex_init(&dev->ioefd_lock, NULL) != 0) {
+		pthread_mutex_destroy(&dev->irq_lock);
+		uvfio_dma_space_free(dev->dma);
+		free(dev);
+		return NULL;
+	}
 	dev->ops = ops;
 	dev->flags = flags;
 	dev->num_regions = num_regions;
@@ -55,6 +61,8 @@ void uvfio_device_free(struct uvfio_device *dev)
 		dev->ops->release(dev);
 	device_mig_free(dev);
 	uvfio_dma_space_free(dev->dma);
+	ioeventfd_free_all(dev);
+	pthread_mutex_destroy(&dev->ioefd_lock);
 	pthread_mutex_destroy(&dev->irq_lock);
 	free(dev);
 }

@@ -44,6 +44,10 @@ struct uvfio_device {
 	uvfio_fd_watch_fn watch;
 	uvfio_fd_unwatch_fn unwatch;
 	void *loop;
+	/* ioeventfds the device offers (GET_REGION_IO_FDS); fds owned by the driver. */
+	pthread_mutex_t ioefd_lock;
+	struct uvfio_ioeventfd *ioefds;
+	unsigned nr_ioefds, cap_ioefds;
 };
 
 /* irq.c */
@@ -51,6 +55,9 @@ void irq_index_disable(struct uvfio_device *dev, uint32_t index);
 void irq_free_all(struct uvfio_device *dev);
 /* Forgets interrupts deferred by quiescence (a reset drops what the device had raised). */
 void irq_drop_deferred(struct uvfio_device *dev);
+
+/* ioeventfd.c */
+void ioeventfd_free_all(struct uvfio_device *dev);
 
 /* device_mig.c */
 struct device_mig;

@@ -98,11 +98,12 @@ struct srv_watch {
 };
 
 /* A reply a command handler prepared (payload malloc'd or pointing into a static buffer). */
+#define VFU_REPLY_MAX_FDS 64 /* GET_REGION_IO_FDS: one eventfd per doorbell */
 struct vfu_reply {
 	void *payload;
 	size_t len;
 	bool free_payload;
-	int fds[2];
+	int fds[VFU_REPLY_MAX_FDS];
 	size_t nfds;
 	bool close_fds; /* the fds are ours: close them once sent */
 	bool sent; /* the handler sent the reply itself (migration data, from the stream) */
