@@ -63,18 +63,11 @@ UVFIO_API int uvfio_region_mmap(struct uvfio_handle *h, uint32_t index, uint64_t
 				size_t len, int prot, void **addr);
 UVFIO_API int uvfio_region_munmap(struct uvfio_handle *h, void *addr, size_t len);
 
-/* An eventfd the device listens on for writes to [offset, offset+size) of a region (vfio-user
- * DEVICE_GET_REGION_IO_FDS): writing 8 bytes (any value) to fd has the effect of writing
- * datamatch there (or, without UVFIO_IOEVENTFD_DATAMATCH, of any value: the device then reads
- * what it needs from memory, e.g. shadow doorbells). */
-#define UVFIO_IOEVENTFD_DATAMATCH (1u << 0)
-struct uvfio_ioeventfd {
-	uint64_t offset;
-	uint32_t size;
-	uint32_t flags; /* UVFIO_IOEVENTFD_* */
-	uint64_t datamatch;
-	int fd; /* the caller's: close it */
-};
+/* The eventfds a device listens on for writes to parts of a region (vfio-user
+ * DEVICE_GET_REGION_IO_FDS), as struct uvfio_ioeventfd (device.h): signalling fd stands for a
+ * write of size bytes at offset (of exactly datamatch with UVFIO_IOEVENTFD_DATAMATCH; else the
+ * device learns only that a write happened and reads the value elsewhere, e.g. from an mmapped
+ * doorbell page or a shadow doorbell). Each returned fd is the caller's to close. */
 /* Fills out[0..max) and returns how many the region has (may exceed max: entries past max are
  * not returned); 0: none. -ENOTSUP: the backend has no such fds (kernel VFIO). */
 UVFIO_API int uvfio_region_ioeventfds(struct uvfio_handle *h, uint32_t index,

@@ -88,6 +88,7 @@ static int parse_reply(struct vfu_msg *reply, uint32_t index, uint64_t region_si
 			if (fd < 0)
 				return -errno;
 			out[*filled] = (struct uvfio_ioeventfd){
+				.index = index,
 				.offset = e.offset,
 				.size = (uint32_t)e.size,
 				.fd = fd,
