@@ -47,7 +47,13 @@ static int open_with(const struct uvfio_nvme_opts *o)
 		fprintf(stderr, "starting the target: %s\n", strerror(-ret));
 		return ret;
 	}
-	ret = uvfio_nvme_open(url, o, &ctrl);
+	/* QEMU creates its socket file a moment before it listens. */
+	for (int i = 0; i < 100; i++) {
+		ret = uvfio_nvme_open(url, o, &ctrl);
+		if (ret != -ECONNREFUSED)
+			break;
+		poll(NULL, 0, 50);
+	}
 	if (ret < 0) {
 		fprintf(stderr, "uvfio_nvme_open(%s): %s\n", url, strerror(-ret));
 		return ret;
