@@ -8,11 +8,13 @@
 
 #include "edu-mig/edu_mig.h"
 #include "edu/edu.h"
+#include "nvme/nvme.h"
 #include "util/log.h"
 
 static const struct uvfio_driver *const builtin_drivers[] = {
 	&edu_driver,
 	&edu_mig_driver,
+	&nvme_driver,
 };
 
 static void register_all(void)
