@@ -29,6 +29,7 @@ struct nvme_target {
 	char sock[128];
 	char img[128];
 	char url[160];
+	bool stays; /* serves on after its client left (uvfio serve): stop it at once */
 };
 
 static inline const char *nt_qemu_path(void)
@@ -124,9 +125,12 @@ static inline int nt_start_qemu(struct nvme_target *t)
 	return nt_wait_sock(t, 60000);
 }
 
-/* uvfio's nvme: "$UVFIO_BIN serve nvme --socket SOCK" (RAM backend). */
-static inline int nt_start_uvfio(struct nvme_target *t, const char *extra)
+/* uvfio's nvme: "$UVFIO_BIN serve --device nvme[,OPTS] --socket SOCK" (RAM backend of
+ * NT_IMG_BYTES unless opts says otherwise). */
+static inline int nt_start_uvfio(struct nvme_target *t, const char *opts)
 {
+	char dev[256];
+
 	const char *bin = getenv("UVFIO_BIN");
 	int ret = nt_mkdir(t);
 
@@ -134,7 +138,10 @@ static inline int nt_start_uvfio(struct nvme_target *t, const char *extra)
 		return ret;
 	if (!bin)
 		return -ENOENT;
-	char *argv[] = { (char *)bin, "serve", "nvme", "--socket", t->sock, (char *)extra, NULL };
+	t->stays = true;
+	snprintf(dev, sizeof(dev), "nvme,size=%llu,serial=uvfiotest%s%s",
+		 (unsigned long long)NT_IMG_BYTES, opts ? "," : "", opts ? opts : "");
+	char *argv[] = { (char *)bin, "serve", "--device", dev, "--socket", t->sock, NULL };
 	t->pid = nt_spawn(argv);
 	if (t->pid < 0)
 		return -errno;
@@ -151,7 +158,7 @@ static inline int nt_stop(struct nvme_target *t)
 			t->pid = 0;
 			break;
 		}
-		if (i == 500)
+		if (i == (t->stays ? 0 : 500))
 			kill(t->pid, SIGTERM);
 		poll(NULL, 0, 10);
 	}
