@@ -22,41 +22,6 @@
 #define REQ_BYTES (16 + 16) /* header + region access */
 #define REPLY_BYTES (16 + 16 + 4) /* header + region access + data */
 
-static double raw_pingpong_ns(unsigned iters)
-{
-	char req[REQ_BYTES] = { 0 }, reply[REPLY_BYTES] = { 0 };
-	double best = 1e30;
-	int sv[2];
-	pid_t pid;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		while (bench_full_io(sv[1], req, sizeof(req), false) == 0)
-			if (bench_full_io(sv[1], reply, sizeof(reply), true))
-				break;
-		_exit(0);
-	}
-	close(sv[1]);
-	for (int run = 0; run < BENCH_RUNS; run++) {
-		uint64_t t0 = bench_now_ns();
-
-		for (unsigned i = 0; i < iters; i++) {
-			if (bench_full_io(sv[0], req, sizeof(req), true) ||
-			    bench_full_io(sv[0], reply, sizeof(reply), false))
-				return -1;
-		}
-		double ns = (double)(bench_now_ns() - t0) / iters;
-		if (ns < best)
-			best = ns;
-	}
-	close(sv[0]);
-	waitpid(pid, NULL, 0);
-	return best;
-}
-
 static pid_t start_server(const char *path)
 {
 	pid_t pid = fork();
@@ -135,7 +100,7 @@ int main(int argc, char **argv)
 	CPU_SET(0, &one);
 	if (pinned && sched_setaffinity(0, sizeof(one), &one))
 		perror("sched_setaffinity");
-	double raw = raw_pingpong_ns(iters);
+	double raw = bench_raw_pingpong_ns(iters, REQ_BYTES, REPLY_BYTES, false);
 	double uv = uvfio_read_ns(iters);
 
 	if (raw <= 0 || uv <= 0) {

@@ -7,3 +7,4 @@ echo "uvfio benchmarks ($(nproc) cores; best of 5 runs each)"
 "$build/bench/bench_region_read" 20000 --same-cpu | tail -n 1
 "$build/bench/bench_dma"
 "$build/bench/bench_migrate"
+"$build/bench/bench_nvme" "$build/tools/uvfio/uvfio"
