@@ -91,6 +91,17 @@ static int setup_irq(void **state)
 	return open_with(&o);
 }
 
+static int setup_short_timeouts(void **state)
+{
+	struct uvfio_nvme_opts o;
+
+	uvfio_nvme_opts_default(&o);
+	o.irq = UVFIO_NVME_IRQ_POLL;
+	o.io_timeout_ms = 300;
+	o.admin_timeout_ms = 500;
+	return open_with(&o);
+}
+
 static int teardown(void **state)
 {
 	if (qp)
@@ -348,6 +359,39 @@ static void test_reset_recovery(void **state)
 	uvfio_nvme_dma_free(ctrl, buf);
 }
 
+/* A controller that stops answering (its process stopped): the command times out (after an
+ * Abort that times out too), and a controller reset brings the queue pair back. */
+static void test_timeout_and_reset(void **state)
+{
+	uint32_t bs = ns.lba_size;
+	uint8_t *buf = uvfio_nvme_dma_alloc(ctrl, bs);
+	struct done d = { 0 };
+
+	if (target_kind == T_URL) {
+		skip();
+		return;
+	}
+	fill(buf, bs, 5);
+	assert_int_equal(run1(uvfio_nvme_write(qp, 1, buf, 7, 1, cb, &d), &d), 0);
+	assert_int_equal(kill(tgt.pid, SIGSTOP), 0);
+	d.n = 0;
+	assert_int_equal(uvfio_nvme_read(qp, 1, buf, 7, 1, cb, &d), 0);
+	while (!d.n)
+		assert_true(uvfio_nvme_wait(qp, 5000) >= 0);
+	assert_int_equal(d.status, -ETIMEDOUT);
+	assert_string_equal(uvfio_nvme_strstatus(d.status), strerror(ETIMEDOUT));
+	assert_int_equal(uvfio_nvme_qpair_outstanding(qp), 0);
+	assert_int_equal(kill(tgt.pid, SIGCONT), 0);
+	assert_int_equal(uvfio_nvme_ctrl_reset(ctrl), 0);
+	memset(buf, 0, bs);
+	d.n = 0;
+	assert_int_equal(run1(uvfio_nvme_read(qp, 1, buf, 7, 1, cb, &d), &d), 0);
+	uint8_t want[4096];
+	fill(want, bs, 5);
+	assert_memory_equal(buf, want, bs);
+	uvfio_nvme_dma_free(ctrl, buf);
+}
+
 struct worker {
 	int id, errors;
 };
@@ -423,6 +467,7 @@ static int run_target(const char *name)
 		CASE(test_polling, setup_default),
 		CASE(test_interrupts, setup_irq),
 		CASE(test_reset_recovery, setup_default),
+		CASE(test_timeout_and_reset, setup_short_timeouts),
 		CASE(test_two_threads, setup_default),
 		CASE(test_admin_errors, setup_default),
 	};

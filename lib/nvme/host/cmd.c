@@ -48,14 +48,18 @@ int nvme_admin_sync(struct uvfio_nvme_ctrl *c, const struct uvfio_nvme_cmd *cmd,
 	struct sync_done d = { 0 };
 	int ret;
 
-	ret = nvme_qpair_submit_raw(c->admin, cmd, iova, len, sync_cb, &d,
-				    c->opts.admin_timeout_ms);
-	if (ret < 0)
-		return ret;
+	int cid = nvme_qpair_submit_raw(c->admin, cmd, iova, len, sync_cb, &d,
+					c->opts.admin_timeout_ms);
+
+	if (cid < 0)
+		return cid;
 	ret = wait_done(c->admin, &d, c->opts.admin_timeout_ms);
-	if (ret == -ETIMEDOUT && !d.done)
+	if (!d.done) {
+		/* d lives on this stack: the completion, if it ever comes, must not reach it. */
+		nvme_qpair_forget(c->admin, (uint16_t)cid);
 		log_err("nvme: admin command 0x%02x got no completion within %u ms", cmd->opcode,
 			c->opts.admin_timeout_ms);
+	}
 	if (cdw0)
 		*cdw0 = d.cdw0;
 	return ret;

@@ -85,7 +85,9 @@ int uvfio_nvme_submit(struct uvfio_nvme_qpair *q, const struct uvfio_nvme_cmd *c
 		log_err("nvme: buffer %p (+%zu) is not from uvfio_nvme_dma_alloc()", buf, len);
 		return -EINVAL;
 	}
-	return nvme_qpair_submit_raw(q, cmd, iova, len, cb, arg, q->ctrl->opts.io_timeout_ms);
+	int ret = nvme_qpair_submit_raw(q, cmd, iova, len, cb, arg, q->ctrl->opts.io_timeout_ms);
+
+	return ret < 0 ? ret : 0;
 }
 
 /* Block size of nsid, from the cache (one Identify the first time). */

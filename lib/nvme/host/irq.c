@@ -94,10 +94,11 @@ static bool probe(struct uvfio_nvme_ctrl *c)
 	struct pollfd pfd = { .fd = c->vec_fd[0], .events = POLLIN };
 	bool done = false, fired;
 	uint64_t v;
+	int cid;
 
 	pthread_mutex_lock(&c->admin_lock);
-	if (nvme_qpair_submit_raw(c->admin, &cmd, 0, 0, probe_cb, &done,
-				  c->opts.admin_timeout_ms) < 0) {
+	cid = nvme_qpair_submit_raw(c->admin, &cmd, 0, 0, probe_cb, &done, c->opts.admin_timeout_ms);
+	if (cid < 0) {
 		pthread_mutex_unlock(&c->admin_lock);
 		return false;
 	}
@@ -107,6 +108,8 @@ static bool probe(struct uvfio_nvme_ctrl *c)
 	/* Reap the completion whatever happened (polling), so the queue is clean. */
 	for (int i = 0; i < 1000 && !done; i++)
 		uvfio_nvme_wait(c->admin, 10);
+	if (!done)
+		nvme_qpair_forget(c->admin, (uint16_t)cid); /* done is on this stack */
 	if (fired)
 		nvme_irq_rearm(c);
 	pthread_mutex_unlock(&c->admin_lock);

@@ -125,8 +125,12 @@ void nvme_qpair_free(struct uvfio_nvme_qpair *q);
 /* Ring state back to empty (after a controller reset); pending commands complete with err. */
 void nvme_qpair_reset(struct uvfio_nvme_qpair *q, int err);
 void nvme_qpair_setup_doorbells(struct uvfio_nvme_qpair *q);
+/* Returns the CID, or -EAGAIN (full), -EINVAL. */
 int nvme_qpair_submit_raw(struct uvfio_nvme_qpair *q, const struct uvfio_nvme_cmd *cmd,
 			  uint64_t iova, size_t len, uvfio_nvme_cb cb, void *arg, uint32_t timeout_ms);
+/* A command whose waiter gives up: no callback any more, its CID kept until it completes or
+ * the controller is reset. */
+void nvme_qpair_forget(struct uvfio_nvme_qpair *q, uint16_t cid);
 /* Create the controller side (CQ then SQ) of an allocated I/O qpair. */
 int nvme_qpair_create_hw(struct uvfio_nvme_qpair *q);
 

@@ -232,7 +232,18 @@ int nvme_qpair_submit_raw(struct uvfio_nvme_qpair *q, const struct uvfio_nvme_cm
 	memcpy(&q->sq[q->sq_tail], &sqe, sizeof(sqe));
 	q->sq_tail = (uint16_t)((q->sq_tail + 1) % q->size);
 	ring(q, false, q->sq_tail);
-	return 0;
+	return cid;
+}
+
+void nvme_qpair_forget(struct uvfio_nvme_qpair *q, uint16_t cid)
+{
+	struct nvme_req *r = &q->reqs[cid];
+
+	if (!r->busy)
+		return;
+	r->busy = false;
+	r->cb = NULL;
+	r->aborted = true; /* reserved until its completion or a reset */
 }
 
 /* An expired command: ask the controller to abort it once; if it still does not complete
