@@ -38,6 +38,7 @@
 
 #define CFG_COMMAND 0x04
 #define CFG_STATUS 0x06
+#define CFG_BAR0 0x10
 #define CMD_MEM 0x2u
 #define CMD_MASTER 0x4u
 #define STATUS_INTX 0x8u
@@ -163,16 +164,17 @@ static void step_config(struct uvfio_handle *h)
 	result(ok, "config: %04x:%04x rev 0x%02x class 0x%06x", vendor, device, class_rev & 0xff,
 	       class_rev >> 8);
 
-	uint16_t cmd = 0;
-	ret = uvfio_config_read(h, CFG_COMMAND, &cmd, 2);
-	cmd |= CMD_MEM | CMD_MASTER;
-	if (!ret)
-		ret = uvfio_config_write(h, CFG_COMMAND, &cmd, 2);
+	/* As firmware would: BAR0 gets an address if it has none (QEMU's x-vfio-user-server
+	 * refuses BAR access until then), decoding and bus mastering come on. */
+	int placed = uvfio_pci_setup(h, UVFIO_PCI_SETUP_MASTER);
 	uint16_t back = 0;
+	uint32_t bar0 = 0;
+	ret = placed < 0 ? placed : uvfio_config_read(h, CFG_COMMAND, &back, 2);
 	if (!ret)
-		ret = uvfio_config_read(h, CFG_COMMAND, &back, 2);
-	ok = !ret && (back & (CMD_MEM | CMD_MASTER)) == (CMD_MEM | CMD_MASTER);
-	result(ok, "COMMAND: memory and bus master enabled (0x%04x, ret %d)", back, ret);
+		ret = uvfio_config_read(h, CFG_BAR0, &bar0, 4);
+	ok = !ret && (back & (CMD_MEM | CMD_MASTER)) == (CMD_MEM | CMD_MASTER) && (bar0 & ~0xfu);
+	result(ok, "PCI setup: %d BAR(s) placed, BAR0 at 0x%x, COMMAND 0x%04x (ret %d)", placed,
+	       bar0 & ~0xfu, back, ret);
 }
 
 static void step_registers(struct uvfio_handle *h)

@@ -78,6 +78,20 @@ UVFIO_API int uvfio_config_read(struct uvfio_handle *h, uint32_t offset, void *v
 UVFIO_API int uvfio_config_write(struct uvfio_handle *h, uint32_t offset, const void *val,
 				 size_t size);
 
+/*
+ * Prepare a PCI device for use, as firmware and a VMM do: every BAR (and the expansion ROM) that
+ * has no address is sized (all-ones written and read back) and given one, naturally aligned, in
+ * fixed windows (memory 0x80000000-0xfec00000, 64-bit BARs that do not fit there above 256 GiB,
+ * I/O ports 0xc000-0xffff); then memory and I/O decoding are turned on for the spaces the device
+ * has, and bus mastering with UVFIO_PCI_SETUP_MASTER. BARs that already have an address (kernel
+ * VFIO devices, or a second call) are left where they are. Servers that model a real bus (QEMU's
+ * x-vfio-user-server) refuse BAR access until this is done. Returns how many BARs were given an
+ * address (0 for a device that is not PCI), or negative errno: -ENOSPC no room in the window,
+ * -EIO the device did not keep an address written.
+ */
+#define UVFIO_PCI_SETUP_MASTER (1u << 0)
+UVFIO_API int uvfio_pci_setup(struct uvfio_handle *h, uint32_t flags);
+
 struct uvfio_irq_info {
 	uint32_t index;
 	uint32_t flags; /* UVFIO_IRQ_INFO_* */

@@ -110,8 +110,8 @@ static int setup(void **state)
 	f.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (f.efd < 0)
 		return -1;
-	uint16_t cmd = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
-	if (uvfio_config_write(f.h, PCI_COMMAND, &cmd, 2))
+	/* As firmware: BAR0 (edu's only BAR) gets an address, then decoding and mastering. */
+	if (uvfio_pci_setup(f.h, UVFIO_PCI_SETUP_MASTER) != 1)
 		return -1;
 	*state = &f;
 	return 0;
@@ -180,6 +180,25 @@ static void test_identity(void **state)
 	uint16_t ctrl = cfg16(f, cap + PCI_MSI_FLAGS);
 	assert_true(ctrl & PCI_MSI_FLAGS_64BIT);
 	assert_false(ctrl & PCI_MSI_FLAGS_MASKBIT);
+}
+
+/* uvfio_pci_setup() on uvfio's own server: BAR0 placed naturally aligned in the 32-bit window
+ * with its type bits kept, decoding and mastering on; a second call moves nothing. */
+static void test_pci_setup(void **state)
+{
+	struct fx *f = *state;
+	uint32_t bar = 0, again = 0;
+
+	assert_int_equal(uvfio_config_read(f->h, PCI_BASE_ADDRESS_0, &bar, 4), 0);
+	assert_int_equal(bar & 0xf, 0); /* 32-bit, non-prefetchable memory */
+	assert_true(bar >= 0x80000000u && bar < 0xfec00000u);
+	assert_int_equal(bar % (1u << 20), 0); /* edu's BAR0 is 1 MiB */
+	assert_int_equal(cfg16(f, PCI_COMMAND) & (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER),
+			 PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	assert_int_equal(uvfio_pci_setup(f->h, 0), 0);
+	assert_int_equal(uvfio_config_read(f->h, PCI_BASE_ADDRESS_0, &again, 4), 0);
+	assert_int_equal(again, bar);
+	assert_int_equal(rd32(f, REG_ID) & 0xffff, 0xed);
 }
 
 static void test_registers_and_widths(void **state)
@@ -374,7 +393,9 @@ static void test_device_reset(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_identity),	   T(test_registers_and_widths), T(test_factorial),
+		T(test_identity),
+		T(test_pci_setup),
+		T(test_registers_and_widths), T(test_factorial),
 		T(test_dma_shared_memory), T(test_dma_messages),	 T(test_dma_refused),
 		T(test_intx),		   T(test_msi),			 T(test_device_reset),
 	};

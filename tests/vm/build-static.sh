@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Statically linked guest binaries: the uvfio CLI, the edu client and the guest test, linked
+# Statically linked guest binaries: the uvfio CLI, the edu client and the guest tests (tests/vm
+# and tests/interop guest_*.c), linked
 # against libuvfio's internal static library and the static archives of json-c, xxhash and zlib
 # (the initramfs has no libc). Usage: tests/vm/build-static.sh OUT_DIR
 set -euo pipefail
@@ -29,6 +30,7 @@ link uvfio -I"$repo/tools/uvfio" -DHAVE_CMD_HOST -DUVFIO_VERSION='"vm"' "$repo"/
 if [ -f "$repo/examples/edu-client/edu_client.c" ]; then
 	link uvfio-edu-client "$repo/examples/edu-client/edu_client.c"
 fi
-for t in "$repo"/tests/vm/guest_*.c; do
+for t in "$repo"/tests/vm/guest_*.c "$repo"/tests/interop/guest_*.c; do
+	[ -f "$t" ] || continue
 	link "$(basename "$t" .c)" "$t"
 done

@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
-#include <linux/pci_regs.h>
 
 #include <uvfio/migrate.h>
 #include <uvfio/uvfio.h>
@@ -78,8 +77,8 @@ static void migrate_help(void)
 	       "  --json            one JSON object on stdout\n"
 	       "  --msg-timeout MS  how long a device may take to answer (default 5000; a large\n"
 	       "                    state is serialised before STOP_COPY is acknowledged)\n"
-	       "Memory decoding is turned on on both devices first (as 'uvfio read' does); bus\n"
-	       "mastering is not: a device that should DMA needs --write config:4=0x6/2.\n"
+	       "Both devices are set up first as firmware would (BAR addresses, decoding, as\n"
+	       "'uvfio read' does), with bus mastering on when --mem gives them memory.\n"
 	       "Progress goes to stderr when it is a terminal. Exit: 0 migrated, 1 failed (SRC is\n"
 	       "running again), 2 bad usage, 3 --verify found a difference.\n",
 	       UVFIO_MIGRATE_MAX_ROUNDS, VERIFY_BAR0_BYTES);
@@ -281,17 +280,13 @@ static int open_device(const char *cmd, const char *url, struct uvfio_handle **h
 	return ret;
 }
 
-/* BAR access needs decoding on (vfio-pci semantics); the destination's is overwritten by the
- * migrated config space anyway. */
-static int enable_memory(struct uvfio_handle *h)
+/* As a VMM's firmware would: BAR addresses, decoding, and bus mastering when there is guest
+ * memory to DMA to. The destination's config space is overwritten by the migrated one anyway. */
+static int pci_setup(struct uvfio_handle *h, bool master)
 {
-	uint16_t cmd;
-	int ret = uvfio_config_read(h, PCI_COMMAND, &cmd, sizeof(cmd));
+	int ret = uvfio_pci_setup(h, master ? UVFIO_PCI_SETUP_MASTER : 0);
 
-	if (ret < 0 || (cmd & PCI_COMMAND_MEMORY))
-		return ret;
-	cmd |= PCI_COMMAND_MEMORY;
-	return uvfio_config_write(h, PCI_COMMAND, &cmd, sizeof(cmd));
+	return ret < 0 ? ret : 0;
 }
 
 static int setup(struct migrate_args *a, struct uvfio_handle *h[2], struct uvfio_ioas *ioas[2])
@@ -315,7 +310,7 @@ static int setup(struct migrate_args *a, struct uvfio_handle *h[2], struct uvfio
 		if (ret == 0)
 			ret = uvfio_ioas_attach(ioas[s], h[s]);
 		if (ret == 0)
-			ret = enable_memory(h[s]);
+			ret = pci_setup(h[s], a->nr_mem > 0);
 		if (ret < 0) {
 			fprintf(stderr, "uvfio migrate: %s: cannot set up memory: %s\n", urls[s],
 				strerror(-ret));

@@ -4,8 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <linux/pci_regs.h>
-
 #include <uvfio/client.h>
 
 #include "commands.h"
@@ -20,21 +18,17 @@ static void help(const char *cmd)
 	       strcmp(cmd, "write") ? "read" : "written");
 }
 
-/* Like vfio-pci, the device refuses BAR access while decoding is off; a one-off access from
- * the command line turns it on (the server resets the device when we leave). */
-static int enable_decoding(struct uvfio_handle *h, int region)
+/* Like vfio-pci (and a real bus), the device refuses BAR access while decoding is off or the BAR
+ * has no address; a one-off access from the command line sets the device up as firmware would
+ * (uvfio's server resets the device when we leave, QEMU's exits). */
+static int setup_for(struct uvfio_handle *h, int region)
 {
-	uint16_t cmd;
 	int ret;
 
 	if (region > UVFIO_PCI_ROM_REGION)
 		return 0;
-	ret = uvfio_config_read(h, PCI_COMMAND, &cmd, sizeof(cmd));
-	if (ret < 0 || (cmd & (PCI_COMMAND_MEMORY | PCI_COMMAND_IO)) ==
-			       (PCI_COMMAND_MEMORY | PCI_COMMAND_IO))
-		return ret;
-	cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_IO;
-	return uvfio_config_write(h, PCI_COMMAND, &cmd, sizeof(cmd));
+	ret = uvfio_pci_setup(h, 0);
+	return ret < 0 ? ret : 0;
 }
 
 static int rw_main(int argc, char **argv, bool is_write)
@@ -78,9 +72,10 @@ static int rw_main(int argc, char **argv, bool is_write)
 		fprintf(stderr, "uvfio %s: cannot open %s: %s\n", cmd, argv[optind], strerror(-ret));
 		return EXIT_FAILED;
 	}
-	ret = enable_decoding(h, region);
+	ret = setup_for(h, region);
 	if (ret < 0)
-		fprintf(stderr, "uvfio %s: cannot enable decoding: %s\n", cmd, strerror(-ret));
+		fprintf(stderr, "uvfio %s: cannot set the device up (BARs, decoding): %s\n", cmd,
+			strerror(-ret));
 	/* Little-endian hosts only (as vfio-user itself): the low bytes of value are the access. */
 	if (is_write)
 		n = uvfio_region_write(h, (uint32_t)region, offset, &value, width);
