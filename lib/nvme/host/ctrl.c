@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Controller bring-up and teardown: PCI setup (BAR addresses, memory decoding, bus mastering),
- * CC/CSTS handshakes bounded by CAP.TO, the admin queue, Identify, Number of Queues, doorbell
+ * Controller bring-up and teardown: PCI setup (uvfio_pci_setup), CC/CSTS handshakes bounded by CAP.TO, the admin queue, Identify, Number of Queues, doorbell
  * paths (mmap, ioeventfds + shadow doorbells, messages), reset recovery and shutdown.
  */
 #include <errno.h>
@@ -13,57 +12,6 @@
 
 #include "nvme/host/nvme_host_priv.h"
 #include "util/log.h"
-
-#define PCI_COMMAND 0x04
-#define PCI_COMMAND_MEMORY 0x2
-#define PCI_COMMAND_MASTER 0x4
-#define PCI_COMMAND_INTX_DISABLE 0x400
-#define PCI_BAR0 0x10
-#define BAR_ASSIGN_BASE 0xc0000000ull
-
-/* Stand-in for the client API's uvfio_pci_setup() (branch peers): give every memory BAR an
- * address when it has none (QEMU's x-vfio-user-server refuses BAR access until then), turn on
- * memory decoding and bus mastering. */
-static int nvme_pci_setup(struct uvfio_handle *h)
-{
-	uint64_t next = BAR_ASSIGN_BASE;
-	uint16_t cmd;
-	int ret;
-
-	for (uint32_t i = 0; i < 6; i++) {
-		struct uvfio_region_info ri = { 0 };
-		uint32_t lo, hi = 0;
-		bool is64;
-
-		ret = uvfio_config_read(h, PCI_BAR0 + 4 * i, &lo, 4);
-		if (ret < 0)
-			return ret;
-		if (lo & 1)
-			continue; /* I/O BAR */
-		is64 = ((lo >> 1) & 3) == 2;
-		if (is64 && i < 5 && (ret = uvfio_config_read(h, PCI_BAR0 + 4 * (i + 1), &hi, 4)) < 0)
-			return ret;
-		if (uvfio_get_region_info(h, i, &ri) == 0 && ri.size &&
-		    !((lo & ~0xfu) | ((uint64_t)hi << 32))) {
-			uint64_t addr = (next + ri.size - 1) & ~(ri.size - 1);
-			uint32_t nlo = (uint32_t)addr | (lo & 0xf), nhi = (uint32_t)(addr >> 32);
-
-			next = addr + ri.size;
-			if ((ret = uvfio_config_write(h, PCI_BAR0 + 4 * i, &nlo, 4)) < 0)
-				return ret;
-			if (is64 && (ret = uvfio_config_write(h, PCI_BAR0 + 4 * (i + 1), &nhi, 4)) < 0)
-				return ret;
-		}
-		if (is64)
-			i++;
-	}
-	ret = uvfio_config_read(h, PCI_COMMAND, &cmd, 2);
-	if (ret < 0)
-		return ret;
-	cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
-	cmd &= (uint16_t)~PCI_COMMAND_INTX_DISABLE;
-	return uvfio_config_write(h, PCI_COMMAND, &cmd, 2);
-}
 
 int nvme_reg_read32(struct uvfio_nvme_ctrl *c, uint32_t off, uint32_t *val)
 {
@@ -318,7 +266,8 @@ int uvfio_nvme_ctrl_open(struct uvfio_handle *h, const struct uvfio_nvme_opts *o
 		log_err("nvme: attaching the device to the driver's IOAS: %s", strerror(-ret));
 		goto fail;
 	}
-	if ((ret = nvme_pci_setup(h)) < 0) {
+	/* BAR addresses (QEMU's server refuses BAR access without), decoding, bus mastering. */
+	if ((ret = uvfio_pci_setup(h, UVFIO_PCI_SETUP_MASTER)) < 0) {
 		log_err("nvme: PCI setup: %s", strerror(-ret));
 		goto fail;
 	}

@@ -28,6 +28,8 @@ static uint32_t kind_index(int mode)
 	       mode == UVFIO_NVME_IRQ_MSI ? UVFIO_PCI_MSI_IRQ : UVFIO_PCI_INTX_IRQ;
 }
 
+#define PCI_COMMAND 0x04
+#define PCI_COMMAND_INTX_DISABLE 0x400
 #define PCI_CAP_PTR 0x34
 #define PCI_CAP_ID_MSI 0x05
 #define PCI_CAP_ID_MSIX 0x11
@@ -152,8 +154,18 @@ static int try_kind(struct uvfio_nvme_ctrl *c, int mode)
 		c->vec_fd = NULL;
 		return ret;
 	}
-	if (mode != UVFIO_NVME_IRQ_INTX)
+	if (mode != UVFIO_NVME_IRQ_INTX) {
 		cap_enable(c, mode, true);
+	} else {
+		uint16_t cmd;
+
+		/* A previous user may have left INTx disabled in the command register. */
+		if (uvfio_config_read(c->h, PCI_COMMAND, &cmd, 2) == 0 &&
+		    (cmd & PCI_COMMAND_INTX_DISABLE)) {
+			cmd &= (uint16_t)~PCI_COMMAND_INTX_DISABLE;
+			uvfio_config_write(c->h, PCI_COMMAND, &cmd, 2);
+		}
+	}
 	c->irq_mode = mode;
 	c->admin->irq_fd = c->vec_fd[0];
 	c->admin->vector = 0;
