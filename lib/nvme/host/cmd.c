@@ -90,7 +90,7 @@ int uvfio_nvme_admin(struct uvfio_nvme_ctrl *c, const struct uvfio_nvme_cmd *cmd
 		nvme_dma_iova(c, b, len, &iova);
 	}
 	ret = nvme_admin_sync(c, cmd, iova, len, cdw0);
-	if (ret == 0 && from_dev)
+	if (ret == 0 && from_dev && len)
 		memcpy(buf, dma ? dma : c->admin_buf, len);
 	pthread_mutex_unlock(&c->admin_lock);
 	uvfio_nvme_dma_free(c, dma);
