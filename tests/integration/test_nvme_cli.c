@@ -165,6 +165,41 @@ static void test_format(void **state)
 	}
 }
 
+/* uvfio bench nvme: bad command lines, and a short run in fio's JSON shape. */
+static void test_bench(void **state)
+{
+	json_object *j, *jobs, *job, *rd, *v, *lat, *pct;
+
+	run(&r, "bench", "nvme", NULL);
+	expect(&r, 2, NULL, "expected: nvme URL");
+	run(&r, "bench", "nvme", tgt.url, "--rw", "sideways", NULL);
+	expect(&r, 2, NULL, "bad --rw");
+	run(&r, "bench", "nvme", tgt.url, "--qd", "0", NULL);
+	expect(&r, 2, NULL, "bad --qd");
+	run(&r, "bench", "nvme", tgt.url, "--bs", "1000", "--time", "0.2", NULL);
+	expect(&r, 1, NULL, "multiple of the block size");
+	run(&r, "bench", "nvme", tgt.url, "--rw", "rw", "--qd", "4", "--time", "0.3", "--size",
+	    "1M", "--json", NULL);
+	expect(&r, 0, NULL, NULL);
+	j = parse_out();
+	assert_true(json_object_object_get_ex(j, "jobs", &jobs));
+	job = json_object_array_get_idx(jobs, 0);
+	assert_non_null(job);
+	assert_true(json_object_object_get_ex(job, "read", &rd));
+	assert_true(json_object_object_get_ex(rd, "iops", &v));
+	assert_true(json_object_get_double(v) > 0);
+	assert_true(json_object_object_get_ex(rd, "lat_ns", &lat));
+	assert_true(json_object_object_get_ex(lat, "percentile", &pct));
+	assert_true(json_object_object_get_ex(pct, "99.000000", &v));
+	assert_true(json_object_get_int64(v) > 0);
+	assert_true(json_object_object_get_ex(job, "write", &rd));
+	assert_true(json_object_object_get_ex(rd, "total_ios", &v));
+	assert_true(json_object_get_int64(v) > 0);
+	json_object_put(j);
+	run(&r, "bench", "nvme", tgt.url, "--irq", "--time", "0.3", NULL);
+	expect(&r, 0, "IOPS=", NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -173,6 +208,7 @@ int main(void)
 		cmocka_unit_test(test_write_read),
 		cmocka_unit_test(test_out_of_range),
 		cmocka_unit_test(test_format),
+		cmocka_unit_test(test_bench),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

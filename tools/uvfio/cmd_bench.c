@@ -36,6 +36,7 @@ struct bench_cfg {
 	double time_s;
 	bool irq, json;
 	long server_pid;
+	uint64_t size; /* bytes of the namespace used from LBA 0 (0: all of it) */
 };
 
 struct dir_stats {
@@ -146,6 +147,9 @@ static int submit(struct job *j, struct slot *s)
 	const struct bench_cfg *c = j->cfg;
 	uint32_t nlb = c->bs / j->ns.lba_size;
 	uint64_t blocks = j->ns.nsze / nlb, lba;
+
+	if (c->size && c->size / c->bs < blocks)
+		blocks = c->size / c->bs;
 	int ret;
 
 	if (c->rw == RW_RANDREAD || c->rw == RW_RANDWRITE || c->rw == RW_MIX)
@@ -299,11 +303,13 @@ static int run(const struct bench_cfg *c)
 	uvfio_nvme_ctrl_get_info(ctrl, &ci);
 	st = uvfio_nvme_ns_get_info(ctrl, 1, &ns);
 	if (st || c->bs % ns.lba_size || c->bs > ci.max_xfer || ci.io_queues < c->jobs ||
+	    (c->size && c->size < c->bs) ||
 	    (c->irq && !strcmp(ci.irq, "poll"))) {
 		fprintf(stderr, "uvfio bench: %s\n",
 			st ? uvfio_nvme_strstatus(st) :
 			c->bs % ns.lba_size || c->bs > ci.max_xfer ?
 			     "--bs must be a multiple of the block size, at most MDTS" :
+			c->size && c->size < c->bs ? "--size is less than --bs" :
 			ci.io_queues < c->jobs ? "the controller grants fewer queues than --jobs" :
 						 "no interrupt reaches us (try --poll)");
 		uvfio_nvme_ctrl_close(ctrl);
@@ -395,6 +401,8 @@ static bool parse_size(const char *s, uint32_t *out)
 		v <<= 10, end++;
 	else if (*end == 'm' || *end == 'M')
 		v <<= 20, end++;
+	else if (*end == 'g' || *end == 'G')
+		v <<= 30, end++;
 	if (*end || !v || v > (1u << 30))
 		return false;
 	*out = (uint32_t)v;
@@ -405,9 +413,10 @@ static void help(void)
 {
 	printf("usage: uvfio bench nvme URL [--rw randread|randwrite|read|write|rw] [--bs 4k]\n"
 	       "                        [--qd N] [--jobs N] [--time S] [--poll|--irq] [--json]\n"
-	       "                        [--server-pid PID]\n\n"
+	       "                        [--size BYTES] [--server-pid PID]\n\n"
 	       "fio's shape: each job a thread with its own queue pair and qd commands in flight\n"
 	       "on namespace 1 for --time seconds (default randread, 4k, qd 1, 1 job, 5 s, poll).\n"
+	       "--size limits the I/O to the first BYTES of the namespace (k/m/g suffixes).\n"
 	       "--server-pid adds the server process's CPU use.\n");
 }
 
@@ -420,7 +429,8 @@ int cmd_bench(int argc, char **argv)
 		{ "time", required_argument, NULL, 't' }, { "runtime", required_argument, NULL, 't' },
 		{ "poll", no_argument, NULL, 'P' },      { "irq", no_argument, NULL, 'I' },
 		{ "json", no_argument, NULL, 'J' },      { "server-pid", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },      { NULL, 0, NULL, 0 },
+		{ "size", required_argument, NULL, 'z' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct bench_cfg c = { .rw = RW_RANDREAD, .bs = 4096, .qd = 1, .jobs = 1, .time_s = 5 };
 	uint64_t v;
@@ -469,6 +479,14 @@ int cmd_bench(int argc, char **argv)
 		case 'J':
 			c.json = true;
 			break;
+		case 'z': {
+			uint32_t mb;
+
+			if (!parse_size(optarg, &mb))
+				return usage_error("bench", "bad --size '%s' (up to 1G)", optarg);
+			c.size = mb;
+			break;
+		}
 		case 's':
 			if (!parse_u64(optarg, &v) || !v)
 				return usage_error("bench", "bad --server-pid '%s'", optarg);
