@@ -16,9 +16,10 @@ static int ram_rw(struct nvmec_ns *ns, bool is_write, uint64_t off, void *buf, s
 {
 	if (off > ns->size || len > ns->size - off)
 		return -EINVAL;
-	if (is_write)
+	if (is_write) {
 		memcpy(ns->mem + off, buf, len);
-	else
+		nvmec_mark_written(ns, off, len);
+	} else
 		memcpy(buf, ns->mem + off, len);
 	return 0;
 }
@@ -28,6 +29,7 @@ static int ram_zero(struct nvmec_ns *ns, uint64_t off, uint64_t len, bool deallo
 	if (off > ns->size || len > ns->size - off)
 		return -EINVAL;
 	uint64_t pg = 4096, a = (off + pg - 1) & ~(pg - 1), b = (off + len) & ~(pg - 1);
+	nvmec_mark_written(ns, off, len); /* zeroes must reach a migration destination too */
 	/* Whole pages go back to the kernel (they read as zeroes again); edges are cleared. */
 	if (deallocate && b > a && b - a >= 16 * pg) {
 		memset(ns->mem + off, 0, a - off);
@@ -45,6 +47,7 @@ static void ram_free(struct nvmec_ns *ns)
 	if (ns->mem)
 		munmap(ns->mem, ns->size);
 	ns->mem = NULL;
+	nvmec_mig_free_ns(ns);
 }
 
 static const struct nvmec_backend_ops ram_ops = {
@@ -61,7 +64,7 @@ int nvmec_backend_ram(struct nvmec_ns *ns)
 		return -errno;
 	ns->mem = p;
 	ns->ops = &ram_ops;
-	return 0;
+	return nvmec_mig_init_ns(ns);
 }
 
 static int file_rw(struct nvmec_ns *ns, bool is_write, uint64_t off, void *buf, size_t len)

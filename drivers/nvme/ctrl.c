@@ -43,6 +43,15 @@ void nvmec_kick(struct nvmec *n)
 		log_warn("nvme %s: kick: %s", n->name, strerror(errno));
 }
 
+void nvmec_doorbell_kick(struct nvmec *n)
+{
+	/* Pairs with the worker's store of sleeping and its last look at the doorbells: either
+	 * it sees our doorbell value or we see it sleeping (both sides seq_cst). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&n->sleeping, __ATOMIC_SEQ_CST))
+		nvmec_kick(n);
+}
+
 static void drain(int fd)
 {
 	uint64_t v;
@@ -117,12 +126,20 @@ static void *worker_main(void *arg)
 			continue;
 		if (n->enabled)
 			nvmec_flush_irqs(n, true);
+		__atomic_store_n(&n->sleeping, 1, __ATOMIC_SEQ_CST);
+		if (n->enabled && !n->fatal && nvmec_process(n)) {
+			/* Rung between our last pass and the flag: no kick will come for it. */
+			__atomic_store_n(&n->sleeping, 0, __ATOMIC_SEQ_CST);
+			idle_since = 0;
+			continue;
+		}
 		/* Doorbells written through a client's mapping send no signal: with the page
 		 * mappable, look again after idle_wake_us even if nobody kicks us. */
 		int timeout = -1;
 		if (n->enabled && !n->fatal && n->db_mmap)
 			timeout = (int)((n->idle_wake_us + 999) / 1000);
 		int r = poll(pfd, nfds, timeout);
+		__atomic_store_n(&n->sleeping, 0, __ATOMIC_SEQ_CST);
 		if (r > 0)
 			for (uint32_t i = 0; i < nfds; i++)
 				if (pfd[i].revents & POLLIN)
@@ -168,6 +185,8 @@ static void nvme_pci_reset(struct uvfio_pci_device *pdev)
 	n->gen++;
 	pthread_mutex_unlock(&n->lock);
 	nvmec_kick(n);
+	/* A reset brings the migration state back to RUNNING without an arc: run again. */
+	nvmec_mig_quiesce(n, false);
 }
 
 /* The client left: its DMA fails fast now, so waiting for the worker to stop is safe. */
@@ -362,7 +381,7 @@ static int setup_storage(struct nvmec *n)
 		uint64_t h = 1469598103934665603ull;
 		for (const char *p = n->serial; *p; p++)
 			h = (h ^ (uint8_t)*p) * 1099511628211ull;
-		h ^= ns->nsid;
+		h = (h ^ ns->nsid) * 1099511628211ull;
 		memcpy(ns->eui64, &h, 8);
 		ns->eui64[0] = 0x02; /* locally administered */
 		memcpy(ns->nguid, &h, 8);
@@ -466,6 +485,9 @@ static int nvme_probe(struct uvfio_pci_device *pdev, const struct uvfio_pci_devi
 		goto fail;
 	nvmec_regs_init(n);
 	nvmec_features_reset(n);
+	ret = nvmec_mig_setup(n);
+	if (ret < 0)
+		goto fail;
 	n->power_on_ns = nvmec_now_ns();
 	uvfio_pci_set_drvdata(pdev, n);
 	uvfio_pci_set_ops(pdev, &nvme_pci_ops);

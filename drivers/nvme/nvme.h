@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include <uvfio/driver.h>
+#include <uvfio/migration.h>
 
 #include "nvme/nvme_spec.h"
 
@@ -67,6 +68,9 @@ struct nvmec_ns {
 	uint64_t file_off; /* where this namespace starts in the file */
 	uint8_t nguid[16];
 	uint8_t eui64[8];
+	/* Migration (RAM only): chunks ever written / to (re)send; set by the write path. */
+	uint64_t *written, *dirty;
+	uint64_t nchunks;
 };
 
 struct nvmec_sq {
@@ -168,7 +172,8 @@ struct nvmec {
 	bool worker_paused; /* the worker saw paused and is not processing */
 	bool worker_started;
 	pthread_t worker;
-	uint32_t bad_db_writes; /* invalid doorbell register writes seen by regs.c */
+	uint32_t bad_db_writes; /* invalid doorbell register writes seen by regs.c (atomic) */
+	int sleeping; /* the worker is (about to be) in poll(): doorbell writes must kick it */
 	uint32_t intms_changed;
 
 	/* Worker-private state. */
@@ -192,6 +197,13 @@ struct nvmec {
 	uint32_t nr_changed_ns;
 	uint64_t power_on_ns;
 	uint8_t *bounce; /* admin data and non-fd windows */
+
+	/* Migration (mig.c). The cursor belongs to the saving side (the loop thread). */
+	struct uvfio_mig_identity mig_ident;
+	bool mig_quiesced;
+	uint32_t mig_cursor_ns;
+	uint64_t mig_cursor;
+	bool mig_initial_done;
 };
 
 /* A command being executed. */
@@ -217,6 +229,8 @@ struct nvmec_sg {
 /* ctrl.c */
 uint64_t nvmec_now_ns(void);
 void nvmec_kick(struct nvmec *n);
+/* A doorbell changed: wake the worker only if it sleeps (it polls while busy). */
+void nvmec_doorbell_kick(struct nvmec *n);
 extern const struct uvfio_driver nvme_driver;
 extern const struct uvfio_pci_ident nvme_default_ident;
 struct nvmec *nvmec_from_pdev(struct uvfio_pci_device *pdev);
@@ -277,6 +291,17 @@ uint16_t nvmec_admin_from_host(struct nvmec *n, const struct nvme_sqe *cmd, void
 /* backend.c */
 int nvmec_backend_ram(struct nvmec_ns *ns);
 int nvmec_backend_file(struct nvmec_ns *ns, int fd, uint64_t off);
+
+/* mig.c */
+#define NVMEC_MIG_VERSION 1
+#define NVMEC_CHUNK_SHIFT 16
+#define NVMEC_CHUNK (1u << NVMEC_CHUNK_SHIFT)
+int nvmec_mig_setup(struct nvmec *n);
+int nvmec_mig_init_ns(struct nvmec_ns *ns);
+void nvmec_mig_free_ns(struct nvmec_ns *ns);
+/* The write path: [off, off+len) of ns changed. */
+void nvmec_mark_written(struct nvmec_ns *ns, uint64_t off, uint64_t len);
+void nvmec_mig_quiesce(struct nvmec *n, bool quiet);
 
 /* Status shorthands. */
 #define SC(sc) NVME_STATUS_MAKE(NVME_SCT_GENERIC, (sc))

@@ -324,11 +324,8 @@ int nvmec_process(struct nvmec *n)
 
 	/* Our EventIdx writes of the last pass before the host's shadow writes we read now. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	pthread_mutex_lock(&n->lock);
-	uint32_t bad_regs = n->bad_db_writes;
-	n->bad_db_writes = 0;
-	pthread_mutex_unlock(&n->lock);
-	if (bad_regs)
+	if (__atomic_load_n(&n->bad_db_writes, __ATOMIC_RELAXED) &&
+	    __atomic_exchange_n(&n->bad_db_writes, 0, __ATOMIC_SEQ_CST))
 		bad_doorbell(n, NVME_AER_ERROR_INVALID_DB_REG);
 
 	for (uint32_t q = 0; q <= n->nr_ioq; q++) {

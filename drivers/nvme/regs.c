@@ -137,14 +137,11 @@ ssize_t nvmec_bar_rw(struct uvfio_pci_device *pdev, int bar, uint64_t offset, vo
 			return (ssize_t)count; /* not a doorbell access: ignored */
 		uint32_t v;
 		memcpy(&v, buf, 4);
-		if (idx >= 2 * (n->nr_ioq + 1)) {
-			pthread_mutex_lock(&n->lock);
-			n->bad_db_writes++;
-			pthread_mutex_unlock(&n->lock);
-		} else {
-			__atomic_store_n(&n->db[idx], v, __ATOMIC_RELEASE);
-		}
-		nvmec_kick(n);
+		if (idx >= 2 * (n->nr_ioq + 1))
+			__atomic_fetch_add(&n->bad_db_writes, 1, __ATOMIC_SEQ_CST);
+		else
+			__atomic_store_n(&n->db[idx], v, __ATOMIC_SEQ_CST);
+		nvmec_doorbell_kick(n);
 		return (ssize_t)count;
 	}
 	if (offset >= 0x1000 || (count != 4 && count != 8) || (offset % count)) {
