@@ -25,6 +25,7 @@
 enum { T_QEMU, T_UVFIO, T_URL };
 
 static int target_kind;
+static const char *server_opts; /* extra "uvfio serve --device nvme,..." options */
 static struct nvme_target tgt;
 static struct uvfio_nvme_ctrl *ctrl;
 static struct uvfio_nvme_qpair *qp;
@@ -39,7 +40,7 @@ static int open_with(const struct uvfio_nvme_opts *o)
 	if (target_kind == T_QEMU)
 		ret = nt_start_qemu(&tgt);
 	else if (target_kind == T_UVFIO)
-		ret = nt_start_uvfio(&tgt, NULL);
+		ret = nt_start_uvfio(&tgt, server_opts);
 	else
 		ret = 0;
 	url = target_kind == T_URL ? getenv("NT_VFIO_URL") : tgt.url;
@@ -99,6 +100,31 @@ static int setup_short_timeouts(void **state)
 	o.irq = UVFIO_NVME_IRQ_POLL;
 	o.io_timeout_ms = 300;
 	o.admin_timeout_ms = 500;
+	return open_with(&o);
+}
+
+/* uvfio's controller without an mmap-able doorbell page: ioeventfds carry shadow doorbells. */
+static int setup_no_db_mmap(void **state)
+{
+	struct uvfio_nvme_opts o;
+	int ret;
+
+	uvfio_nvme_opts_default(&o);
+	o.irq = UVFIO_NVME_IRQ_POLL;
+	server_opts = target_kind == T_UVFIO ? "db_mmap=off" : NULL;
+	ret = open_with(&o);
+	server_opts = NULL;
+	return ret;
+}
+
+static int setup_db_messages(void **state)
+{
+	struct uvfio_nvme_opts o;
+
+	uvfio_nvme_opts_default(&o);
+	o.irq = UVFIO_NVME_IRQ_AUTO;
+	o.doorbells = UVFIO_NVME_DB_MESSAGE;
+	o.no_shadow_doorbells = true;
 	return open_with(&o);
 }
 
@@ -329,7 +355,40 @@ static void test_interrupts(void **state)
 	fprintf(stderr, "interrupt mode: %s, doorbells: %s%s\n", ci.irq, ci.doorbells,
 		ci.shadow_doorbells ? " + shadow" : "");
 	assert_string_not_equal(ci.irq, "poll");
+	if (target_kind == T_UVFIO) {
+		/* Mapped doorbells, GET_REGION_IO_FDS's kicks, shadow doorbells, MSI-X. */
+		assert_string_equal(ci.doorbells, "mmap+ioeventfd");
+		assert_true(ci.shadow_doorbells);
+		assert_string_equal(ci.irq, "msix");
+	} else if (target_kind == T_QEMU) {
+		assert_string_equal(ci.irq, "intx"); /* its MSI-X never reaches a client */
+	}
 	assert_true(uvfio_nvme_qpair_fd(qp) >= 0);
+	deep_queue();
+}
+
+/* Each doorbell path moves data: mmap (+ ioeventfd kicks), ioeventfds with shadow doorbells,
+ * posted region writes. What uvfio's controller offers is known, so its paths are asserted. */
+static void test_doorbells_ioeventfd(void **state)
+{
+	struct uvfio_nvme_ctrl_info ci;
+
+	assert_int_equal(uvfio_nvme_ctrl_get_info(ctrl, &ci), 0);
+	fprintf(stderr, "doorbells: %s%s\n", ci.doorbells, ci.shadow_doorbells ? " + shadow" : "");
+	if (target_kind == T_UVFIO) {
+		assert_string_equal(ci.doorbells, "ioeventfd");
+		assert_true(ci.shadow_doorbells);
+	}
+	deep_queue();
+}
+
+static void test_doorbells_messages(void **state)
+{
+	struct uvfio_nvme_ctrl_info ci;
+
+	assert_int_equal(uvfio_nvme_ctrl_get_info(ctrl, &ci), 0);
+	assert_string_equal(ci.doorbells, "message");
+	assert_false(ci.shadow_doorbells);
 	deep_queue();
 }
 
@@ -466,6 +525,8 @@ static int run_target(const char *name)
 		CASE(test_out_of_range, setup_default),
 		CASE(test_polling, setup_default),
 		CASE(test_interrupts, setup_irq),
+		CASE(test_doorbells_ioeventfd, setup_no_db_mmap),
+		CASE(test_doorbells_messages, setup_db_messages),
 		CASE(test_reset_recovery, setup_default),
 		CASE(test_timeout_and_reset, setup_short_timeouts),
 		CASE(test_two_threads, setup_default),
