@@ -58,6 +58,19 @@ static void test_usage_errors(void **state)
 	expect(&r, 1, NULL, "cannot open the controller");
 }
 
+/* A device that is no NVMe controller is refused by its class code. */
+static void test_not_nvme(void **state)
+{
+	struct h_server s;
+	char url[160];
+
+	assert_int_equal(h_server_start(&s, h_test_device, NULL, NULL), 0);
+	snprintf(url, sizeof(url), "vfio-user:%s", s.sock_path);
+	run(&r, "nvme", "id-ctrl", url, NULL);
+	expect(&r, 1, NULL, "is not an NVMe controller");
+	assert_int_equal(h_server_stop(&s), 0);
+}
+
 static json_object *parse_out(void)
 {
 	json_object *j = json_tokener_parse(r.out);
@@ -204,6 +217,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_usage_errors),
+		cmocka_unit_test(test_not_nvme),
 		cmocka_unit_test(test_identify),
 		cmocka_unit_test(test_write_read),
 		cmocka_unit_test(test_out_of_range),

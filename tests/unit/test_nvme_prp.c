@@ -137,6 +137,42 @@ static void test_strstatus(void **state)
 						"Unknown Generic Command Status");
 }
 
+/* Every entry point refuses NULL and nonsense without touching anything. */
+static void test_bad_args(void **state)
+{
+	struct uvfio_nvme_cmd cmd = { .opcode = 2 };
+	struct uvfio_nvme_ctrl *c = (void *)1;
+	uint32_t v;
+
+	assert_int_equal(uvfio_nvme_ctrl_open(NULL, NULL, &c), -EINVAL);
+	assert_int_equal(uvfio_nvme_open("bogus:x", NULL, &c), -EINVAL);
+	assert_int_equal(uvfio_nvme_ctrl_reset(NULL), -EINVAL);
+	assert_int_equal(uvfio_nvme_ctrl_get_info(NULL, NULL), -EINVAL);
+	assert_null(uvfio_nvme_ctrl_identify_data(NULL));
+	assert_int_equal(uvfio_nvme_ns_get_info(NULL, 1, NULL), -EINVAL);
+	assert_int_equal(uvfio_nvme_ns_list(NULL, NULL, 0), -EINVAL);
+	assert_int_equal(uvfio_nvme_admin(NULL, &cmd, NULL, 0, NULL), -EINVAL);
+	assert_int_equal(uvfio_nvme_identify(NULL, 1, 0, NULL), -EINVAL);
+	assert_int_equal(uvfio_nvme_get_log_page(NULL, 2, 0, &v, 3), -EINVAL);
+	assert_int_equal(uvfio_nvme_get_features(NULL, 7, 0, 0, &v), -EINVAL);
+	assert_int_equal(uvfio_nvme_format(NULL, 1, 0, 0), -EINVAL);
+	assert_null(uvfio_nvme_dma_alloc(NULL, 4096));
+	uvfio_nvme_dma_free(NULL, NULL);
+	assert_int_equal(uvfio_nvme_qpair_create(NULL, NULL), -EINVAL);
+	assert_int_equal(uvfio_nvme_submit(NULL, &cmd, NULL, 0, NULL, NULL), -EINVAL);
+	assert_int_equal(uvfio_nvme_read(NULL, 1, NULL, 0, 1, NULL, NULL), -EINVAL);
+	assert_int_equal(uvfio_nvme_flush(NULL, 1, NULL, NULL), -EINVAL);
+	assert_int_equal(uvfio_nvme_write_zeroes(NULL, 1, 0, 0, NULL, NULL), -EINVAL);
+	assert_int_equal(uvfio_nvme_deallocate(NULL, 1, 0, 1, NULL, NULL), -EINVAL);
+	assert_int_equal(uvfio_nvme_io_sync(NULL, &cmd, NULL, 0, NULL), -EINVAL);
+	assert_int_equal(uvfio_nvme_process(NULL, 0), -EINVAL);
+	assert_int_equal(uvfio_nvme_wait(NULL, 0), -EINVAL);
+	assert_int_equal(uvfio_nvme_qpair_fd(NULL), -1);
+	assert_int_equal(uvfio_nvme_qpair_outstanding(NULL), 0);
+	uvfio_nvme_qpair_destroy(NULL);
+	uvfio_nvme_ctrl_close(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -144,6 +180,7 @@ int main(void)
 		cmocka_unit_test(test_prp_refusals),
 		cmocka_unit_test(test_sgl_and_no_data),
 		cmocka_unit_test(test_strstatus),
+		cmocka_unit_test(test_bad_args),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

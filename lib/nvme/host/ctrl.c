@@ -266,6 +266,16 @@ int uvfio_nvme_ctrl_open(struct uvfio_handle *h, const struct uvfio_nvme_opts *o
 		log_err("nvme: attaching the device to the driver's IOAS: %s", strerror(-ret));
 		goto fail;
 	}
+	uint8_t cls[3];
+
+	if ((ret = uvfio_config_read(h, 0x09, cls, 3)) < 0)
+		goto fail;
+	if ((cls[0] | cls[1] << 8 | cls[2] << 16) != NVME_PCI_CLASS_CODE) {
+		log_err("nvme: class code %02x%02x%02x is not an NVMe controller (010802)", cls[2],
+			cls[1], cls[0]);
+		ret = -ENODEV;
+		goto fail;
+	}
 	/* BAR addresses (QEMU's server refuses BAR access without), decoding, bus mastering. */
 	if ((ret = uvfio_pci_setup(h, UVFIO_PCI_SETUP_MASTER)) < 0) {
 		log_err("nvme: PCI setup: %s", strerror(-ret));
@@ -418,10 +428,11 @@ int uvfio_nvme_ctrl_get_info(struct uvfio_nvme_ctrl *c, struct uvfio_nvme_ctrl_i
 {
 	static const char *irq_names[] = { "auto", "poll", "msix", "msi", "intx" };
 	static const char *db_names[] = { "auto", "mmap", "ioeventfd", "message" };
-	bool kicks = c->db_nefd && c->db_mode == UVFIO_NVME_DB_MMAP;
+	bool kicks;
 
 	if (!c || !i)
 		return -EINVAL;
+	kicks = c->db_nefd && c->db_mode == UVFIO_NVME_DB_MMAP;
 	memset(i, 0, sizeof(*i));
 	i->vid = c->id->vid;
 	i->ssvid = c->id->ssvid;
