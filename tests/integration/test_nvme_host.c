@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dirent.h>
+
 #include <cmocka.h>
 #include <uvfio/nvme.h>
 
@@ -418,6 +420,43 @@ static void test_reset_recovery(void **state)
 	uvfio_nvme_dma_free(ctrl, buf);
 }
 
+/* SIGSTOP is asynchronous: wait until every thread of pid is stopped, so the controller
+ * cannot complete a command submitted after this returns. */
+static bool stop_process(pid_t pid)
+{
+	char path[64];
+
+	if (kill(pid, SIGSTOP))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	for (int i = 0; i < 500; i++) {
+		DIR *d = opendir(path);
+		struct dirent *e;
+		bool all = d != NULL;
+
+		while (d && (e = readdir(d))) {
+			char st[600], buf[512], *p;
+			FILE *f;
+
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(st, sizeof(st), "%s/%s/stat", path, e->d_name);
+			f = fopen(st, "r");
+			p = f && fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+			if (f)
+				fclose(f);
+			if (!p || (p[2] != 'T' && p[2] != 't'))
+				all = false;
+		}
+		if (d)
+			closedir(d);
+		if (all)
+			return true;
+		poll(NULL, 0, 10);
+	}
+	return false;
+}
+
 /* A controller that stops answering (its process stopped): the command times out (after an
  * Abort that times out too), and a controller reset brings the queue pair back. */
 static void test_timeout_and_reset(void **state)
@@ -432,7 +471,7 @@ static void test_timeout_and_reset(void **state)
 	}
 	fill(buf, bs, 5);
 	assert_int_equal(run1(uvfio_nvme_write(qp, 1, buf, 7, 1, cb, &d), &d), 0);
-	assert_int_equal(kill(tgt.pid, SIGSTOP), 0);
+	assert_true(stop_process(tgt.pid));
 	d.n = 0;
 	assert_int_equal(uvfio_nvme_read(qp, 1, buf, 7, 1, cb, &d), 0);
 	while (!d.n)

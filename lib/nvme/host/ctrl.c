@@ -266,13 +266,13 @@ int uvfio_nvme_ctrl_open(struct uvfio_handle *h, const struct uvfio_nvme_opts *o
 		log_err("nvme: attaching the device to the driver's IOAS: %s", strerror(-ret));
 		goto fail;
 	}
-	uint8_t cls[3];
+	uint32_t rev_class;
 
-	if ((ret = uvfio_config_read(h, 0x09, cls, 3)) < 0)
+	/* Revision and class code as one dword: QEMU's server aborts on 3-byte accesses. */
+	if ((ret = uvfio_config_read(h, 0x08, &rev_class, 4)) < 0)
 		goto fail;
-	if ((cls[0] | cls[1] << 8 | cls[2] << 16) != NVME_PCI_CLASS_CODE) {
-		log_err("nvme: class code %02x%02x%02x is not an NVMe controller (010802)", cls[2],
-			cls[1], cls[0]);
+	if (rev_class >> 8 != NVME_PCI_CLASS_CODE) {
+		log_err("nvme: class code %06x is not an NVMe controller (010802)", rev_class >> 8);
 		ret = -ENODEV;
 		goto fail;
 	}
