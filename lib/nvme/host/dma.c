@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * DMA memory of one controller: buffers mapped into the controller's IOAS at IOVAs handed out
- * upwards. The table is append-only (a freed slot stays dead), so the I/O path looks up a
- * buffer's IOVA without a lock.
+ * upwards. The I/O path looks up a buffer's IOVA without a lock: a slot's fields are written
+ * before it turns live, and a lookup only trusts a live slot.
  */
 #include <errno.h>
 #include <string.h>
@@ -20,7 +20,7 @@ int nvme_dma_init(struct uvfio_nvme_ctrl *c)
 void *uvfio_nvme_dma_alloc(struct uvfio_nvme_ctrl *c, size_t size)
 {
 	void *p = NULL;
-	uint32_t n;
+	uint32_t n, slot;
 	int ret;
 
 	if (!c || !size)
@@ -28,7 +28,9 @@ void *uvfio_nvme_dma_alloc(struct uvfio_nvme_ctrl *c, size_t size)
 	size = (size + NVME_HOST_PAGE - 1) & ~(size_t)(NVME_HOST_PAGE - 1);
 	pthread_mutex_lock(&c->dma_lock);
 	n = atomic_load(&c->ndma);
-	if (n == NVME_HOST_MAX_DMA) {
+	for (slot = 0; slot < n && atomic_load(&c->dma[slot].live); slot++)
+		;
+	if (slot == NVME_HOST_MAX_DMA) {
 		log_err("nvme: more than %u DMA buffers", NVME_HOST_MAX_DMA);
 		goto out;
 	}
@@ -39,11 +41,15 @@ void *uvfio_nvme_dma_alloc(struct uvfio_nvme_ctrl *c, size_t size)
 		p = NULL;
 		goto out;
 	}
-	c->dma[n] = (struct nvme_dma_buf){ .vaddr = p, .iova = c->next_iova, .size = size,
-					   .live = true };
-	/* A guard gap, so an overrun faults instead of reaching the next buffer. */
+	c->dma[slot].vaddr = p;
+	c->dma[slot].iova = c->next_iova;
+	c->dma[slot].size = size;
+	atomic_store_explicit(&c->dma[slot].live, true, memory_order_release);
+	/* A guard gap, so an overrun faults instead of reaching the next buffer. IOVAs are not
+	 * reused: 2^64 is plenty. */
 	c->next_iova += size + NVME_HOST_PAGE;
-	atomic_store_explicit(&c->ndma, n + 1, memory_order_release);
+	if (slot == n)
+		atomic_store_explicit(&c->ndma, n + 1, memory_order_release);
 out:
 	pthread_mutex_unlock(&c->dma_lock);
 	return p;
@@ -57,8 +63,8 @@ void uvfio_nvme_dma_free(struct uvfio_nvme_ctrl *c, void *buf)
 	for (uint32_t i = 0; i < atomic_load(&c->ndma); i++) {
 		struct nvme_dma_buf *b = &c->dma[i];
 
-		if (b->live && b->vaddr == buf) {
-			b->live = false;
+		if (atomic_load(&b->live) && b->vaddr == buf) {
+			atomic_store(&b->live, false);
 			uvfio_ioas_unmap(c->ioas, b->iova, b->size);
 			break;
 		}
@@ -74,9 +80,12 @@ int nvme_dma_iova(struct uvfio_nvme_ctrl *c, const void *p, size_t len, uint64_t
 	/* Newest first: I/O buffers are usually allocated after the queues. */
 	for (uint32_t i = n; i-- > 0;) {
 		const struct nvme_dma_buf *b = &c->dma[i];
-		uintptr_t base = (uintptr_t)b->vaddr;
+		uintptr_t base;
 
-		if (b->live && a >= base && a - base <= b->size && len <= b->size - (a - base)) {
+		if (!atomic_load_explicit(&b->live, memory_order_acquire))
+			continue;
+		base = (uintptr_t)b->vaddr;
+		if (a >= base && a - base <= b->size && len <= b->size - (a - base)) {
 			*iova = b->iova + (a - base);
 			return 0;
 		}

@@ -22,7 +22,7 @@ struct nvme_dma_buf {
 	void *vaddr;
 	uint64_t iova;
 	size_t size;
-	bool live;
+	_Atomic bool live; /* set last (release), read first (acquire) */
 };
 
 /* One outstanding command slot; its index is the CID. */
@@ -79,7 +79,8 @@ struct uvfio_nvme_ctrl {
 	uint32_t max_xfer;
 	bool sgl; /* SGLs offered and allowed */
 	struct nvme_id_ctrl *id; /* DMA-able copy of Identify Controller */
-	/* DMA allocations: append-only table, read without a lock on the I/O path. */
+	/* DMA allocations: a table read without a lock on the I/O path; a freed slot is reused
+	 * only for a later allocation (its fields are written before it turns live). */
 	pthread_mutex_t dma_lock;
 	struct nvme_dma_buf dma[NVME_HOST_MAX_DMA];
 	_Atomic uint32_t ndma;
