@@ -30,58 +30,6 @@
 #define REPLY_BYTES (16 + 16 + 4) /* header + region access + data */
 #define NDEV 8
 
-/* A read of len bytes that spins (MSG_DONTWAIT) instead of sleeping. */
-static int spin_read(int fd, void *buf, size_t len)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = recv(fd, (char *)buf + done, len - done, MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0)
-			return -1;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
-static double raw_pingpong_ns(unsigned iters, bool spin)
-{
-	char req[REQ_BYTES] = { 0 }, reply[REPLY_BYTES] = { 0 };
-	double best = 1e30;
-	int sv[2];
-	pid_t pid;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		while ((spin ? spin_read(sv[1], req, sizeof(req))
-			     : bench_full_io(sv[1], req, sizeof(req), false)) == 0)
-			if (bench_full_io(sv[1], reply, sizeof(reply), true))
-				break;
-		_exit(0);
-	}
-	close(sv[1]);
-	for (int run = 0; run < BENCH_RUNS; run++) {
-		uint64_t t0 = bench_now_ns();
-
-		for (unsigned i = 0; i < iters; i++) {
-			if (bench_full_io(sv[0], req, sizeof(req), true) ||
-			    bench_full_io(sv[0], reply, sizeof(reply), false))
-				return -1;
-		}
-		double ns = (double)(bench_now_ns() - t0) / iters;
-		if (ns < best)
-			best = ns;
-	}
-	close(sv[0]);
-	waitpid(pid, NULL, 0);
-	return best;
-}
-
 struct server {
 	pid_t pid;
 	char dir[32];
@@ -245,7 +193,7 @@ int main(int argc, char **argv)
 	CPU_SET(0, &one);
 	if (pinned && sched_setaffinity(0, sizeof(one), &one))
 		perror("sched_setaffinity");
-	double raw = raw_pingpong_ns(iters, false);
+	double raw = bench_raw_pingpong_ns(iters, REQ_BYTES, REPLY_BYTES, 0);
 	double uv = uvfio_read_ns(iters, 0);
 	if (raw <= 0 || uv <= 0) {
 		fprintf(stderr, "bench_region_read: failed to run\n");
@@ -259,7 +207,7 @@ int main(int argc, char **argv)
 	if (pinned)
 		return 0;
 
-	double rawp = raw_pingpong_ns(iters, true);
+	double rawp = bench_raw_pingpong_ns(iters, REQ_BYTES, REPLY_BYTES, BENCH_SPIN_PEER);
 	double uvp = uvfio_read_ns(iters, UVFIO_SERVER_POLL_ADAPTIVE);
 	if (rawp <= 0 || uvp <= 0) {
 		fprintf(stderr, "bench_region_read: polling rows failed to run\n");

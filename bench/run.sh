@@ -12,6 +12,7 @@ echo "uvfio benchmarks ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loa
 	"$build/bench/bench_region_read" 20000 --same-cpu | tail -n 2
 	"$build/bench/bench_dma"
 	"$build/bench/bench_migrate"
+	"$build/bench/bench_nvme" "$build/tools/uvfio/uvfio"
 } | tee "$out"
 missed=$(grep -c '^GOAL MISSED' "$out" || true)
 echo "bench: $missed goal(s) missed"

@@ -69,6 +69,16 @@ UVFIO_API int uvfio_region_mmap(struct uvfio_handle *h, uint32_t index, uint64_t
 				size_t len, int prot, void **addr);
 UVFIO_API int uvfio_region_munmap(struct uvfio_handle *h, void *addr, size_t len);
 
+/* The eventfds a device listens on for writes to parts of a region (vfio-user
+ * DEVICE_GET_REGION_IO_FDS), as struct uvfio_ioeventfd (device.h): signalling fd stands for a
+ * write of size bytes at offset (of exactly datamatch with UVFIO_IOEVENTFD_DATAMATCH; else the
+ * device learns only that a write happened and reads the value elsewhere, e.g. from an mmapped
+ * doorbell page or a shadow doorbell). Each returned fd is the caller's to close. */
+/* Fills out[0..max) and returns how many the region has (may exceed max: entries past max are
+ * not returned); 0: none. -ENOTSUP: the backend has no such fds (kernel VFIO). */
+UVFIO_API int uvfio_region_ioeventfds(struct uvfio_handle *h, uint32_t index,
+				      struct uvfio_ioeventfd *out, size_t max);
+
 /* Config space shortcuts (region UVFIO_PCI_CONFIG_REGION, little-endian). */
 UVFIO_API int uvfio_config_read(struct uvfio_handle *h, uint32_t offset, void *val, size_t size);
 UVFIO_API int uvfio_config_write(struct uvfio_handle *h, uint32_t offset, const void *val,

@@ -26,6 +26,9 @@ struct uvfio_backend_ops {
 	size_t (*max_rw)(struct uvfio_handle *h);
 	int (*region_mmap)(struct uvfio_handle *h, uint32_t index, uint64_t offset, size_t len,
 			   int prot, void **addr);
+	/* DEVICE_GET_REGION_IO_FDS; NULL: -ENOTSUP. Returns the count (see client.h). */
+	int (*region_ioeventfds)(struct uvfio_handle *h, uint32_t index,
+				 struct uvfio_ioeventfd *out, size_t max);
 	int (*get_irq_info)(struct uvfio_handle *h, uint32_t index, struct uvfio_irq_info *info);
 	int (*set_irqs)(struct uvfio_handle *h, uint32_t flags, uint32_t index, uint32_t start,
 			uint32_t count, const void *data);

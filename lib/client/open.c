@@ -192,6 +192,16 @@ int uvfio_region_mmap(struct uvfio_handle *h, uint32_t index, uint64_t offset, s
 	return h->ops->region_mmap(h, index, offset, len, prot, addr);
 }
 
+int uvfio_region_ioeventfds(struct uvfio_handle *h, uint32_t index, struct uvfio_ioeventfd *out,
+			    size_t max)
+{
+	if (!h || (max && !out))
+		return -EINVAL;
+	if (!h->ops->region_ioeventfds)
+		return -ENOTSUP;
+	return h->ops->region_ioeventfds(h, index, out, max);
+}
+
 int uvfio_region_munmap(struct uvfio_handle *h, void *addr, size_t len)
 {
 	if (!h || !addr || !len)

@@ -134,6 +134,14 @@ qemu_server e1000 "${e1000[@]}" && peer_program "interop-peer on QEMU's e1000" \
 	"$build/tests/interop/interop-peer" e1000 "vfio-user:$work/e1000.sock" && qemu_server_end "e1000 peer"
 qemu_server nvme "${nvme[@]}" && peer_program "interop-peer on QEMU's nvme" \
 	"$build/tests/interop/interop-peer" nvme "vfio-user:$work/nvme.sock" && qemu_server_end "nvme peer"
+# The NVMe host driver (tests/integration/test_nvme_host.c starts its own QEMU per case).
+if [ -x "$build/tests/integration/test_nvme_host" ]; then
+	if UVFIO_QEMU=$qemu UVFIO_BIN=$uvfio "$build/tests/integration/test_nvme_host" >"$work/nvme-host.log" 2>&1; then
+		log "PASS NVMe host driver on QEMU's nvme ($(grep -c '^\[       OK' "$work/nvme-host.log") cases)"
+	else
+		fail "NVMe host driver on QEMU's nvme: see $work/nvme-host.log"
+	fi
+fi
 
 # ---- uvfio's server, QEMU's client: a guest ----
 guest() {

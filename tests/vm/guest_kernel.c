@@ -25,6 +25,7 @@
 
 #include <uvfio/client.h>
 #include <uvfio/host.h>
+#include <uvfio/nvme.h>
 
 #define EDU1 "0000:00:03.0"
 #define EDU2 "0000:00:04.0"
@@ -540,6 +541,50 @@ static void step_nvme(void)
 	uvfio_close(h);
 }
 
+/* The userspace NVMe driver on the same device (the scratch image): identify, a 64 KiB
+ * round trip (PRP list), an LBA out of range by name, with interrupts if any reaches us. */
+static void step_nvme_driver(void)
+{
+	struct uvfio_nvme_opts o;
+	struct uvfio_nvme_ctrl *c = NULL;
+	struct uvfio_nvme_qpair *q = NULL;
+	struct uvfio_nvme_ctrl_info ci = { 0 };
+	struct uvfio_nvme_ns_info ns = { 0 };
+	char url[64];
+	uint8_t *w = NULL, *r = NULL;
+	int ret, st = -1, oor = 0;
+
+	uvfio_nvme_opts_default(&o);
+	snprintf(url, sizeof(url), "vfio:%s?iommu=%s", NVME, mode);
+	ret = uvfio_nvme_open(url, &o, &c);
+	if (!ret)
+		ret = uvfio_nvme_ctrl_get_info(c, &ci);
+	if (!ret)
+		ret = uvfio_nvme_ns_get_info(c, 1, &ns) ? -EIO : 0;
+	if (!ret)
+		ret = uvfio_nvme_qpair_create(c, &q);
+	if (!ret && (w = uvfio_nvme_dma_alloc(c, 65536)) && (r = uvfio_nvme_dma_alloc(c, 65536))) {
+		struct uvfio_nvme_cmd cmd = { .opcode = 1, .nsid = 1, .cdw10 = 2048,
+					      .cdw12 = 65536 / ns.lba_size - 1 };
+		fill(w, 65536, 9);
+		st = uvfio_nvme_io_sync(q, &cmd, w, 65536, NULL);
+		cmd.opcode = 2;
+		if (!st)
+			st = uvfio_nvme_io_sync(q, &cmd, r, 65536, NULL);
+		if (!st && memcmp(w, r, 65536))
+			st = -EIO;
+		cmd.cdw10 = (uint32_t)ns.nsze;
+		cmd.cdw12 = 0;
+		oor = uvfio_nvme_io_sync(q, &cmd, r, ns.lba_size, NULL);
+	}
+	result(!ret && !st && !strcmp(uvfio_nvme_strstatus(oor), "LBA Out of Range"),
+	       "NVMe driver: %s %s, %s interrupts, 64 KiB round trip (%s), past the end: %s",
+	       ci.mn, ci.sn, ci.irq ? ci.irq : "-", uvfio_nvme_strstatus(ret ? ret : st),
+	       uvfio_nvme_strstatus(oor));
+	uvfio_nvme_qpair_destroy(q);
+	uvfio_nvme_ctrl_close(c);
+}
+
 /* --group binds the e1000 too; then the group is usable, and unbind gives e1000 back. */
 static void step_group_bind(void)
 {
@@ -606,6 +651,7 @@ int main(int argc, char **argv)
 	step_shared_ioas();
 	step_features_reset();
 	step_nvme();
+	step_nvme_driver();
 	step_group_bind();
 	step_cli_unbind(nvme_driver);
 	printf("%u passed, %u failed\n", passed, failed);

@@ -27,6 +27,9 @@ void list_mdevs(void);
 int cmd_migrate(int argc, char **argv);
 int cmd_save(int argc, char **argv);
 int cmd_load(int argc, char **argv);
+/* tools/uvfio/cmd_nvme.c, cmd_bench.c (the NVMe host driver). */
+int cmd_nvme(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Prints "uvfio CMD: message" to stderr and returns EXIT_USAGE. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -33,6 +33,8 @@ static const struct command commands[] = {
 	{ "migrate", cmd_migrate, "move a running device and its memory to another device" },
 	{ "save", cmd_save, "stop a device and save its state to a file" },
 	{ "load", cmd_load, "load a saved state file into a device" },
+	{ "nvme", cmd_nvme, "nvme-cli's commands on an NVMe controller (userspace driver)" },
+	{ "bench", cmd_bench, "fio-like benchmark of an NVMe controller (bench nvme URL)" },
 };
 
 static void usage(FILE *f)

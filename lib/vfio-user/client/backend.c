@@ -778,6 +778,7 @@ const struct uvfio_backend_ops uvfio_vfio_user_backend = {
 	.region_rw = vu_region_rw,
 	.max_rw = vu_max_rw,
 	.region_mmap = vu_region_mmap,
+	.region_ioeventfds = vfu_client_region_io_fds,
 	.get_irq_info = vu_get_irq_info,
 	.set_irqs = vu_set_irqs,
 	.reset = vu_reset,

@@ -102,6 +102,10 @@ ssize_t vfu_client_mig_data_rw(struct uvfio_handle *h, void *buf, size_t count, 
 int vfu_client_mig_precopy_info(struct uvfio_handle *h, uint64_t *initial_bytes,
 				uint64_t *dirty_bytes);
 
+/* iofds.c: DEVICE_GET_REGION_IO_FDS. */
+int vfu_client_region_io_fds(struct uvfio_handle *h, uint32_t index, struct uvfio_ioeventfd *out,
+			     size_t max);
+
 /* client_dma.c */
 /* msg is a command from the server (DMA_READ/DMA_WRITE); answers it on sock. */
 void vfu_client_serve_dma(struct vfu_client *c, int sock, struct vfu_msg *msg);
