@@ -116,6 +116,9 @@ static void test_bad_command_lines(void **state)
 	expect(&r, 2, NULL, "no PCI address");
 	run(&r, "write", "vfio:zz", "bar0", "0", "1", NULL);
 	expect(&r, 2, NULL, "not a PCI address");
+	/* An mdev's UUID is a good URL: a missing device is a failure (1), not a bad line (2). */
+	run(&r, "info", "vfio:6f2b1a4c-3d5e-4f60-8a9b-0c1d2e3f4a5b", NULL);
+	expect(&r, 1, NULL, "6f2b1a4c-3d5e-4f60-8a9b-0c1d2e3f4a5b");
 	run(&r, "bind", "zz", NULL);
 	expect(&r, 2, NULL, "bad PCI address 'zz'");
 	run(&r, "unbind", "0000:00:zz.0", NULL);

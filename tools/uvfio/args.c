@@ -13,10 +13,10 @@
 #include "commands.h"
 
 /* The syntax uvfio_open() accepts: vfio-user:PATH, a bare path (no ':' unless it starts with
- * '/' or '.'), vfio:BDF[?query]. NULL if fine, else what is wrong. */
+ * '/' or '.'), vfio:BDF[?query], vfio:UUID[?query] (an mdev). NULL if fine, else what is wrong. */
 static const char *url_problem(const char *url)
 {
-	char bdf[UVFIO_BDF_LEN], addr[64];
+	char bdf[UVFIO_BDF_LEN], uuid[UVFIO_MDEV_UUID_LEN], addr[64];
 
 	if (!*url)
 		return "empty URL";
@@ -25,17 +25,18 @@ static const char *url_problem(const char *url)
 	if (!strncmp(url, "vfio:", 5)) {
 		size_t n = strcspn(url + 5, "?");
 		if (n == 0)
-			return "no PCI address after vfio:";
+			return "no PCI address or mdev UUID after vfio:";
 		if (n >= sizeof(addr))
 			return "PCI address too long";
 		memcpy(addr, url + 5, n);
 		addr[n] = '\0';
-		return uvfio_host_parse_bdf(addr, bdf) < 0 ? "not a PCI address (DDDD:BB:DD.F)" :
-							      NULL;
+		if (uvfio_host_parse_bdf(addr, bdf) == 0 || uvfio_mdev_parse_uuid(addr, uuid) == 0)
+			return NULL;
+		return "not a PCI address (DDDD:BB:DD.F) or an mdev UUID";
 	}
 	if (url[0] == '/' || url[0] == '.' || !strchr(url, ':'))
 		return NULL;
-	return "unknown URL scheme (vfio-user:PATH, vfio:BDF or a socket path)";
+	return "unknown URL scheme (vfio-user:PATH, vfio:BDF, vfio:UUID or a socket path)";
 }
 
 int check_url(const char *cmd, const char *url)
