@@ -161,6 +161,19 @@ static void quiesce(struct edu_mig *m, bool on)
 	}
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels say EINVAL and nothing changes */
+#endif
+
+/* About to resume: fault device memory in now, contents unchanged, so the load at
+ * RESUMING->STOP (inside the downtime) copies into present pages instead of zeroing fresh ones
+ * as it goes (most of a fresh destination's load time). */
+static void prefault_mem(struct edu_mig *m)
+{
+	if (m->mem && madvise(m->mem, m->mem_size, MADV_POPULATE_WRITE) < 0)
+		log_debug("edu-mig: MADV_POPULATE_WRITE: %s", strerror(errno));
+}
+
 int edu_mig_step(struct uvfio_device *dev, uint32_t from, uint32_t to, bool *broken)
 {
 	struct edu_mig *m = from_dev(dev);
@@ -169,6 +182,8 @@ int edu_mig_step(struct uvfio_device *dev, uint32_t from, uint32_t to, bool *bro
 	int action = uvfio_mig_arc_session(from, to);
 	if (action == UVFIO_MIG_SESSION_OPEN_SAVE)
 		edu_mig_track_begin(m);
+	if (action == UVFIO_MIG_SESSION_OPEN_RESUME)
+		prefault_mem(m);
 	bool run_from = uvfio_mig_state_may_dma(from), run_to = uvfio_mig_state_may_dma(to);
 	if (run_from && !run_to)
 		quiesce(m, true);

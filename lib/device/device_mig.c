@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <linux/vfio.h>
 
@@ -173,6 +174,8 @@ static int commit_stream(struct uvfio_device *dev)
 	const struct uvfio_mig_section *sec = NULL;
 	size_t nr = 0;
 
+	struct timespec t0, t1, t2;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int ret = uvfio_mig_reader_finish(m->reader);
 	if (ret == 0)
 		ret = uvfio_mig_reader_sections(m->reader, &sec, &nr);
@@ -188,7 +191,12 @@ static int commit_stream(struct uvfio_device *dev)
 		log_warn("%s: migration stream refused: %s", dev->name, m->error);
 		reason_set("migration stream refused: %s", m->error);
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	uvfio_mig_reader_reset(m->reader);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	log_debug("%s: stream committed: check and load %ld us, freeing it %ld us", dev->name,
+		  (long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000),
+		  (long)((t2.tv_sec - t1.tv_sec) * 1000000 + (t2.tv_nsec - t1.tv_nsec) / 1000));
 	return ret;
 }
 
