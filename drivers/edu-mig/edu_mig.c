@@ -63,6 +63,7 @@ static ssize_t mem_bar_rw(struct uvfio_pci_device *pdev, int bar, uint64_t offse
 	if (is_write) {
 		memcpy(m->mem + offset, buf, count);
 		mark_dirty_locked(m, offset, count);
+		m->stage_ok = false; /* the shadow no longer matches mem outside the stream */
 	} else {
 		memcpy(buf, m->mem + offset, count);
 	}
@@ -203,6 +204,9 @@ static void edu_mig_reset(struct uvfio_pci_device *pdev)
 		return;
 	edu_reset(pdev);
 	dirtier_reset(&m->dirtier);
+	pthread_mutex_lock(&m->lock);
+	m->stage_ok = false;
+	pthread_mutex_unlock(&m->lock);
 	/* A reset brings the migration state back to RUNNING without an arc: run again. */
 	quiesce(m, false);
 	edu_mig_track_end(m);
@@ -223,6 +227,8 @@ static void edu_mig_free(struct edu_mig *m)
 	edu_state_teardown(&m->edu);
 	if (m->mem)
 		munmap(m->mem, m->mem_size);
+	if (m->shadow)
+		munmap(m->shadow, m->mem_size);
 	free(m->dirty);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
