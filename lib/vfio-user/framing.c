@@ -212,6 +212,16 @@ void vfu_rxbuf_free(struct vfu_rxbuf *b)
 	vfu_rxbuf_init(b);
 }
 
+void vfu_rxbuf_discard(struct vfu_rxbuf *b)
+{
+	for (size_t i = 0; i < b->pend_nfds; i++)
+		close(b->pend_fds[i]);
+	b->pend_nfds = 0;
+	b->pend_bad = false;
+	b->pos += b->tail - b->head;
+	b->head = b->tail = 0;
+}
+
 /* The message keeps fd unless it is over max_fds: then it is closed and the message bad. */
 static void add_fd(struct vfu_receiver *r, int fd, size_t max_fds)
 {
@@ -491,6 +501,7 @@ static int feed_buffered(struct vfu_receiver *r, int sock, size_t max_size, size
 	if (r->hdr_got < sizeof(r->msg.hdr)) {
 		if (vfu_rxbuf_len(b) < sizeof(r->msg.hdr)) {
 			bool mid = r->in_message || vfu_rxbuf_len(b);
+			r->in_message = mid; /* a partial header counts: its stall timer runs */
 			ssize_t n = fill(r, sock, max_size, max_fds);
 			if (n == -ECONNRESET && mid)
 				return -EPROTO;

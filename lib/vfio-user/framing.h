@@ -103,6 +103,8 @@ struct vfu_rxbuf {
 };
 void vfu_rxbuf_init(struct vfu_rxbuf *b);
 void vfu_rxbuf_free(struct vfu_rxbuf *b); /* closes fds still held */
+/* Drops what was read ahead (a stalled message's bytes; fds held are closed). */
+void vfu_rxbuf_discard(struct vfu_rxbuf *b);
 static inline size_t vfu_rxbuf_len(const struct vfu_rxbuf *b)
 {
 	return b->tail - b->head;

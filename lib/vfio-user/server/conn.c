@@ -526,6 +526,7 @@ void conn_on_timer(struct vfu_conn *c)
 	h.flags &= ~VFU_F_NO_REPLY; /* a stalled message gets its answer regardless */
 	conn_error(c, &h, ETIMEDOUT);
 	rx_reset(c);
+	vfu_rxbuf_discard(&c->rxb); /* its bytes read ahead go with it */
 	if (c->dead)
 		conn_close(c);
 }
