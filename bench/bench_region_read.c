@@ -9,7 +9,8 @@
  *  - 8 devices in one server, 8 client processes reading at once: aggregate reads/s as the
  *    server's loops grow from 1 to the number of cores, against 1 loop. Goal: more loops are
  *    never slower than one (>= 0.95x).
- * Usage: bench_region_read [ITERS (20000)] [--same-cpu]
+ * Each uvfio row is measured interleaved with its baseline (pair_ns).
+ * Usage: bench_region_read [ITERS (20000)] [--same-cpu] (one CPU: the blocking row, goal 1.5x)
  */
 #include <errno.h>
 #include <sched.h>
@@ -29,6 +30,53 @@
 #define REQ_BYTES (16 + 16) /* header + region access */
 #define REPLY_BYTES (16 + 16 + 4) /* header + region access + data */
 #define NDEV 8
+
+struct raw_echo {
+	int sock;
+	pid_t pid;
+};
+
+/* The raw baseline's echoing side, in another process like the server; kept running so the
+ * raw and uvfio figures can be measured alternately (the load here shifts between runs). */
+static int raw_start(struct raw_echo *e, bool spin)
+{
+	char req[REQ_BYTES] = { 0 }, reply[REPLY_BYTES] = { 0 };
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return -1;
+	e->pid = fork();
+	if (e->pid == 0) {
+		close(sv[0]);
+		while ((spin ? bench_spin_read(sv[1], req, sizeof(req))
+			     : bench_full_io(sv[1], req, sizeof(req), false)) == 0)
+			if (bench_full_io(sv[1], reply, sizeof(reply), true))
+				break;
+		_exit(0);
+	}
+	close(sv[1]);
+	e->sock = sv[0];
+	return e->pid < 0 ? -1 : 0;
+}
+
+static double raw_run_ns(struct raw_echo *e, unsigned iters)
+{
+	char req[REQ_BYTES] = { 0 }, reply[REPLY_BYTES] = { 0 };
+	uint64_t t0 = bench_now_ns();
+
+	for (unsigned i = 0; i < iters; i++) {
+		if (bench_full_io(e->sock, req, sizeof(req), true) ||
+		    bench_full_io(e->sock, reply, sizeof(reply), false))
+			return -1;
+	}
+	return (double)(bench_now_ns() - t0) / iters;
+}
+
+static void raw_stop(struct raw_echo *e)
+{
+	close(e->sock);
+	waitpid(e->pid, NULL, 0);
+}
 
 struct server {
 	pid_t pid;
@@ -100,25 +148,40 @@ static int reads(struct uvfio_handle *h, unsigned iters)
 	return val == 0x010000ed ? 0 : -1;
 }
 
-static double uvfio_read_ns(unsigned iters, int32_t poll_us)
+/*
+ * A uvfio row and its raw baseline, measured interleaved (raw run, uvfio run, ... BENCH_RUNS
+ * times each, best of each): on a loaded machine the two see the same moments of load, so
+ * their ratio means something even when the absolute figures wander.
+ */
+static int pair_ns(unsigned iters, bool spin, int32_t poll_us, double *raw, double *uv)
 {
 	struct server s;
+	struct raw_echo e;
 	struct uvfio_handle *h;
-	double best = 1e30;
+	int ret = 0;
 
-	if (start_server(&s, 1, 0, poll_us) || open_dev(s.path[0], &h))
+	*raw = *uv = 1e30;
+	if (raw_start(&e, spin))
 		return -1;
-	for (int run = 0; run < BENCH_RUNS; run++) {
+	if (start_server(&s, 1, 0, poll_us) || open_dev(s.path[0], &h)) {
+		raw_stop(&e);
+		return -1;
+	}
+	for (int run = 0; run < 2 * BENCH_RUNS && ret == 0; run++) {
+		double r = raw_run_ns(&e, iters);
 		uint64_t t0 = bench_now_ns();
-		if (reads(h, iters))
-			return -1;
-		double ns = (double)(bench_now_ns() - t0) / iters;
-		if (ns < best)
-			best = ns;
+		if (r < 0 || reads(h, iters)) {
+			ret = -1;
+			break;
+		}
+		double u = (double)(bench_now_ns() - t0) / iters;
+		*raw = r < *raw ? r : *raw;
+		*uv = u < *uv ? u : *uv;
 	}
 	uvfio_close(h);
 	stop_server(&s);
-	return best;
+	raw_stop(&e);
+	return ret;
 }
 
 /* NDEV client processes, one per device, start together; reads/s of all of them. */
@@ -193,9 +256,8 @@ int main(int argc, char **argv)
 	CPU_SET(0, &one);
 	if (pinned && sched_setaffinity(0, sizeof(one), &one))
 		perror("sched_setaffinity");
-	double raw = bench_raw_pingpong_ns(iters, REQ_BYTES, REPLY_BYTES, 0);
-	double uv = uvfio_read_ns(iters, 0);
-	if (raw <= 0 || uv <= 0) {
+	double raw, uv;
+	if (pair_ns(iters, false, 0, &raw, &uv)) {
 		fprintf(stderr, "bench_region_read: failed to run\n");
 		return 1;
 	}
@@ -203,13 +265,16 @@ int main(int argc, char **argv)
 	printf("%-40s %10.0f %10.0f %7.2fx\n",
 	       pinned ? "BAR read 4B round trip, 1 CPU (ns)" : "BAR read 4B round trip (ns)", uv,
 	       raw, uv / raw);
-	verdict(uv / raw <= 1.10, "<= 1.10x the raw blocking AF_UNIX ping-pong");
-	if (pinned)
+	/* Issue 11's goals: 1.10x across CPUs; 1.5x on one CPU, where every round trip is two
+	 * context switches and the server's epoll_wait adds to a much shorter raw figure. */
+	if (pinned) {
+		verdict(uv / raw <= 1.50, "<= 1.50x the raw blocking AF_UNIX ping-pong, one CPU");
 		return 0;
+	}
+	verdict(uv / raw <= 1.10, "<= 1.10x the raw blocking AF_UNIX ping-pong");
 
-	double rawp = bench_raw_pingpong_ns(iters, REQ_BYTES, REPLY_BYTES, BENCH_SPIN_PEER);
-	double uvp = uvfio_read_ns(iters, UVFIO_SERVER_POLL_ADAPTIVE);
-	if (rawp <= 0 || uvp <= 0) {
+	double rawp, uvp;
+	if (pair_ns(iters, true, UVFIO_SERVER_POLL_ADAPTIVE, &rawp, &uvp)) {
 		fprintf(stderr, "bench_region_read: polling rows failed to run\n");
 		return 1;
 	}

@@ -93,6 +93,12 @@ struct edu_mig {
 	uint64_t sent_end; /* pages below this were sent as initial data */
 	uint64_t *dirty; /* pages below sent_end written since they were sent */
 	uint64_t nr_dirty;
+	/* Resuming: memory sections copied into shadow as they arrive (mig_stage), over a copy of
+	 * mem taken when the stream started; load() swaps mem and shadow if every section of the
+	 * stream was staged and nothing wrote mem since, else copies as usual. */
+	uint8_t *shadow; /* mem_size bytes, allocated at the first stream staged; NULL if none */
+	bool stage_ok;
+	size_t stage_next; /* index of the next section expected */
 	struct dirtier dirtier;
 };
 

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "edu_mig.h"
 #include "util/log.h"
@@ -367,16 +368,65 @@ static int mig_load(struct uvfio_device *dev, uint32_t state_version,
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&m->lock);
-	for (size_t i = 0; i < nr; i++) {
-		const struct uvfio_mig_section *s = &sections[i];
-		const uint8_t *data = s->data;
-		if (s->id == EDU_MIG_SEC_MEM)
-			memcpy(m->mem + le_get(data, 8), data + 8, s->len - 8);
+	if (m->stage_ok && m->stage_next == nr && m->shadow) {
+		/* Every section of this stream is already in the shadow, over a copy of mem: it
+		 * is what the copies below would make of mem. */
+		uint8_t *t = m->mem;
+		m->mem = m->shadow;
+		m->shadow = t;
+	} else {
+		for (size_t i = 0; i < nr; i++) {
+			const struct uvfio_mig_section *s = &sections[i];
+			const uint8_t *data = s->data;
+			if (s->id == EDU_MIG_SEC_MEM)
+				memcpy(m->mem + le_get(data, 8), data + 8, s->len - 8);
+		}
 	}
+	m->stage_ok = false;
 	pthread_mutex_unlock(&m->lock);
 	edu_set_state(&m->edu, &plan.regs, plan.sec[EDU_MIG_SEC_BUFFER - 1]->data);
 	dirtier_set(&m->dirtier, &plan.dirtier);
 	return 0;
+}
+
+/* A new stream: the shadow starts as a copy of mem (a stream need not cover all of it). */
+static bool stage_begin_locked(struct edu_mig *m)
+{
+	if (!m->shadow) {
+		void *p = mmap(NULL, m->mem_size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return false; /* load() copies, as without staging */
+		madvise(p, m->mem_size, MADV_HUGEPAGE);
+		m->shadow = p;
+	}
+	memcpy(m->shadow, m->mem, m->mem_size);
+	return true;
+}
+
+/* Memory sections go to the shadow as they arrive, outside the downtime. The device itself
+ * is not touched: the stream may still be refused. */
+static void mig_stage(struct uvfio_device *dev, size_t index, const struct uvfio_mig_section *s)
+{
+	struct edu_mig *m = from_dev(dev);
+	if (!m || !m->mem)
+		return;
+	pthread_mutex_lock(&m->lock);
+	if (index == 0) {
+		m->stage_next = 0;
+		m->stage_ok = stage_begin_locked(m);
+	}
+	if (index != m->stage_next)
+		m->stage_ok = false;
+	if (m->stage_ok && s->id == EDU_MIG_SEC_MEM) {
+		uint64_t off = s->len > 8 ? le_get(s->data, 8) : 0;
+		if (s->len <= 8 || off > m->mem_size || s->len - 8 > m->mem_size - off)
+			m->stage_ok = false; /* load() refuses the stream */
+		else
+			memcpy(m->shadow + off, (const uint8_t *)s->data + 8, s->len - 8);
+	}
+	m->stage_next = index + 1;
+	pthread_mutex_unlock(&m->lock);
 }
 
 static int mig_precopy_info(struct uvfio_device *dev, uint64_t *initial_bytes,
@@ -415,6 +465,7 @@ const struct uvfio_migration_ops edu_mig_migration_ops = {
 	.step = edu_mig_step,
 	.save = mig_save,
 	.load = mig_load,
+	.stage = mig_stage,
 	.precopy_info = mig_precopy_info,
 	.data_size = mig_data_size,
 };

@@ -27,7 +27,8 @@
  *
  * The estimate: remaining device bytes (MIG_DATA_SIZE) at the device data rate measured so far,
  * plus dirty memory at the last memory copy's rate, plus the destination's load of the whole
- * stream at an assumed 1 GiB/s, plus the state changes at the cost measured for the
+ * stream at the last memory copy's rate (at most 1 GiB/s; 1 GiB/s when no memory was
+ * copied), plus the state changes at the cost measured for the
  * destination's arcs into RESUMING. Rounds also end when the estimate has not improved for 5
  * rounds (the device dirties as fast as we copy). A source that is stopped, or that has neither
  * DMA logging nor PRE_COPY, gets no rounds: everything moves in the downtime.

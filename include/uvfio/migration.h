@@ -219,6 +219,14 @@ UVFIO_API int uvfio_mig_reader_finish(struct uvfio_mig_reader *r);
  * or the sticky error. */
 UVFIO_API int uvfio_mig_reader_sections(struct uvfio_mig_reader *r,
 					const struct uvfio_mig_section **sections, size_t *nr);
+/* While the stream arrives: how many sections so far passed their own check (header accepted,
+ * section header and data checksums verified), and section i of those, its data valid until
+ * the next write, reset or free. What the whole stream will be is only known at the end: such
+ * a section may still belong to a stream that is refused. -ENODATA for i out of range, the
+ * sticky error after one. */
+UVFIO_API size_t uvfio_mig_reader_nr_checked(const struct uvfio_mig_reader *r);
+UVFIO_API int uvfio_mig_reader_checked(const struct uvfio_mig_reader *r, size_t i,
+				       struct uvfio_mig_section *out);
 /* The driver state version of the stream (valid once its header was accepted). */
 UVFIO_API uint32_t uvfio_mig_reader_state_version(const struct uvfio_mig_reader *r);
 /* Why the last error happened ("" if none). */
@@ -245,6 +253,12 @@ struct uvfio_migration_ops {
 			    uint64_t *dirty_bytes);
 	/* MIG_DATA_SIZE: payload bytes STOP_COPY will still save (NULL: unknown, 0). */
 	int (*data_size)(struct uvfio_device *dev, uint64_t *stop_copy_bytes);
+	/* Optional, RESUMING: section index of the stream being written passed its own check
+	 * (uvfio_mig_reader_checked), in order, each once; index 0 starts a new stream. The driver
+	 * may copy it aside so load() has less to do inside the downtime, but must not change the
+	 * device: the stream can still be refused, and load() still gets every section and
+	 * decides. */
+	void (*stage)(struct uvfio_device *dev, size_t index, const struct uvfio_mig_section *sec);
 };
 
 /* ---- device side: what the device core does with those ops ---- */

@@ -382,6 +382,17 @@ static unsigned count_arcs(uint32_t flags, uint32_t from, uint32_t to)
 	return n;
 }
 
+/* The destination's load rate: a copy of the stream into device memory the driver faulted in
+ * on entering RESUMING, so about the rate of the last memory copy here (same machine, same
+ * load; the first copy also faults pages in and errs on the long side), never more than the
+ * guess (a load also checks what it copies). */
+static uint64_t load_rate(const struct mig_ctx *c)
+{
+	uint64_t r = mig_meter_rate(&c->mem_last, MIG_GUESS_LOAD_RATE);
+
+	return r < MIG_GUESS_LOAD_RATE ? r : MIG_GUESS_LOAD_RATE;
+}
+
 static uint64_t estimate_ms(struct mig_ctx *c, uint64_t dev_bytes, uint64_t mem_bytes)
 {
 	uint32_t from = c->precopy_on ? UVFIO_MIG_STATE_PRE_COPY : c->src_start;
@@ -393,9 +404,10 @@ static uint64_t estimate_ms(struct mig_ctx *c, uint64_t dev_bytes, uint64_t mem_
 		.memory_bytes = mem_bytes,
 		.memory_rate = mig_meter_rate(&c->mem_last, mig_meter_rate(&c->mem_meter,
 									  MIG_GUESS_MEMORY_RATE)),
-		/* The destination checks and loads the whole stream when it leaves RESUMING. */
+		/* The destination checks and loads the whole stream when it leaves RESUMING: a
+		 * copy of it, at about the rate memory copies went here, under the same load. */
 		.load_bytes = c->st->device_bytes + dev_bytes,
-		.load_rate = MIG_GUESS_LOAD_RATE,
+		.load_rate = load_rate(c),
 		.fixed_ns = c->arc_ns * arcs + c->report_ns,
 	};
 

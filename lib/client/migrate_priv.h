@@ -20,8 +20,9 @@
  * memory is a memcpy. Only the first estimate uses them. */
 #define MIG_GUESS_DEVICE_RATE (1ull << 30)
 #define MIG_GUESS_MEMORY_RATE (4ull << 30)
-/* How fast a destination checks (CRC) and applies a stream when it leaves RESUMING: it
- * cannot be measured before the downtime, so it stays a guess. */
+/* How fast a destination checks and applies a stream when it leaves RESUMING at best: it cannot
+ * be measured before the downtime, so the engine takes the rate of its own last memory copy (same
+ * machine, same load) when it has one, capped by this. */
 #define MIG_GUESS_LOAD_RATE (1ull << 30)
 
 uint64_t mig_now_ns(void);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <linux/vfio.h>
 
@@ -39,6 +40,7 @@ struct device_mig {
 	struct uvfio_mig_writer *writer; /* saving session */
 	uint64_t initial_left; /* stream bytes of the initial PRE_COPY data not read yet */
 	struct uvfio_mig_reader *reader; /* resuming session (kept allocated, reset per session) */
+	size_t staged; /* sections of the stream being written handed to ops->stage */
 	struct uvfio_dirty_log *log;
 	char error[256];
 };
@@ -173,6 +175,8 @@ static int commit_stream(struct uvfio_device *dev)
 	const struct uvfio_mig_section *sec = NULL;
 	size_t nr = 0;
 
+	struct timespec t0, t1, t2;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int ret = uvfio_mig_reader_finish(m->reader);
 	if (ret == 0)
 		ret = uvfio_mig_reader_sections(m->reader, &sec, &nr);
@@ -188,7 +192,13 @@ static int commit_stream(struct uvfio_device *dev)
 		log_warn("%s: migration stream refused: %s", dev->name, m->error);
 		reason_set("migration stream refused: %s", m->error);
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	uvfio_mig_reader_reset(m->reader);
+	m->staged = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	log_debug("%s: stream committed: check and load %ld us, freeing it %ld us", dev->name,
+		  (long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000),
+		  (long)((t2.tv_sec - t1.tv_sec) * 1000000 + (t2.tv_nsec - t1.tv_nsec) / 1000));
 	return ret;
 }
 
@@ -233,6 +243,7 @@ static int mig_arc(void *opaque, uint32_t from, uint32_t to, bool *broken)
 		break;
 	case UVFIO_MIG_SESSION_OPEN_RESUME:
 		uvfio_mig_reader_reset(m->reader);
+		m->staged = 0;
 		uvfio_mig_reader_set_max_size(m->reader, resume_limit(dev));
 		m->error[0] = '\0';
 		break;
@@ -289,6 +300,7 @@ void device_mig_reset(struct uvfio_device *dev, bool closing)
 	pthread_mutex_lock(&m->lock);
 	end_save(m);
 	uvfio_mig_reader_reset(m->reader);
+	m->staged = 0;
 	uvfio_mig_fsm_reset(&m->fsm);
 	__atomic_store_n(&m->state, m->fsm.state, __ATOMIC_RELEASE);
 	m->error[0] = '\0';
@@ -386,6 +398,20 @@ ssize_t uvfio_device_mig_data_send(struct uvfio_device *dev, size_t len, uvfio_m
 	return ret < 0 ? ret : (ssize_t)bytes;
 }
 
+/* Sections that passed their checks go to the driver as they arrive (it may copy them aside:
+ * less to load in the downtime). */
+static void stage_checked(struct uvfio_device *dev, struct device_mig *m)
+{
+	size_t nr = uvfio_mig_reader_nr_checked(m->reader);
+	struct uvfio_mig_section sec;
+
+	for (; m->staged < nr; m->staged++) {
+		if (uvfio_mig_reader_checked(m->reader, m->staged, &sec) < 0)
+			break;
+		m->ops->stage(dev, m->staged, &sec);
+	}
+}
+
 ssize_t uvfio_device_mig_data_write(struct uvfio_device *dev, const void *buf, size_t len)
 {
 	if (!dev || (len && !buf))
@@ -400,6 +426,8 @@ ssize_t uvfio_device_mig_data_write(struct uvfio_device *dev, const void *buf, s
 		n = -EINVAL;
 	else
 		n = uvfio_mig_reader_write(m->reader, buf, len);
+	if (n >= 0 && m->ops->stage)
+		stage_checked(dev, m);
 	if (n < 0 && m->fsm.state == UVFIO_MIG_STATE_RESUMING)
 		snprintf(m->error, sizeof(m->error), "%s", uvfio_mig_reader_reason(m->reader));
 	pthread_mutex_unlock(&m->lock);

@@ -418,6 +418,29 @@ int uvfio_mig_reader_sections(struct uvfio_mig_reader *r, const struct uvfio_mig
 	return 0;
 }
 
+size_t uvfio_mig_reader_nr_checked(const struct uvfio_mig_reader *r)
+{
+	if (!r || r->st == R_FAILED)
+		return 0;
+	/* The section being received is the last one, not checked yet. */
+	return r->st == R_DATA ? r->nr_secs - 1 : r->nr_secs;
+}
+
+int uvfio_mig_reader_checked(const struct uvfio_mig_reader *r, size_t i,
+			     struct uvfio_mig_section *out)
+{
+	if (!r || !out)
+		return -EINVAL;
+	if (r->st == R_FAILED)
+		return r->err;
+	if (i >= uvfio_mig_reader_nr_checked(r))
+		return -ENODATA;
+	out->id = r->secs[i].id;
+	out->len = r->secs[i].len;
+	out->data = r->data ? r->data + r->secs[i].off : NULL;
+	return 0;
+}
+
 uint32_t uvfio_mig_reader_state_version(const struct uvfio_mig_reader *r)
 {
 	return r ? r->stream_state_version : 0;

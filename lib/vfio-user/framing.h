@@ -14,6 +14,9 @@
 #include "wire.h"
 
 #define VFU_MAX_FDS 1024 /* never accept more than this in one message */
+#define VFU_SCM_MAX_FD 253 /* the kernel's limit of fds in one SCM_RIGHTS message */
+
+struct vfu_rxbuf;
 
 struct vfu_msg {
 	struct vfu_hdr hdr;
@@ -60,6 +63,12 @@ typedef int (*vfu_place_fn)(void *opaque, const struct vfu_hdr *hdr, size_t payl
 			    struct iovec *iov);
 int vfu_recv_placed(int sock, struct vfu_msg *msg, size_t max_size, size_t max_fds,
 		    int timeout_ms, vfu_place_fn place, void *opaque);
+/* The same through a buffer kept between calls (a client's main socket). may_block: the first
+ * read blocks instead of polling first (one syscall per reply); the caller has set SO_RCVTIMEO
+ * to at most timeout_ms. */
+int vfu_recv_buffered(int sock, struct vfu_rxbuf *rb, struct vfu_msg *msg, size_t max_size,
+		      size_t max_fds, int timeout_ms, bool may_block, vfu_place_fn place,
+		      void *opaque);
 
 /*
  * Incremental, non-blocking receive (the server's side): feed it when the socket is readable.
@@ -71,6 +80,36 @@ int vfu_recv_placed(int sock, struct vfu_msg *msg, size_t max_size, size_t max_f
  * oversized header is read: the stream cannot be resynchronised, so bad == E2BIG means the
  * caller must close the connection (after an error reply, if it likes).
  */
+/*
+ * A buffered receive: one recvmsg() takes a header, its payload and whatever else is there, so
+ * a small message costs one syscall. Bytes are still parsed header first, sizes checked before
+ * a payload is placed or allocated; a payload larger than what is buffered is received straight
+ * into its place. fds: the kernel ends a read after the first piece that carries SCM_RIGHTS,
+ * and a sender attaches them to the piece that starts a message, so fds that come with a read
+ * belong to the last message that starts in the buffered bytes (the one being received if none
+ * starts after it); they are held, with that message's stream offset, until it is parsed.
+ * Receivers that read the same socket share one (the server's inline DMA wait), so no byte is
+ * taken out of order.
+ */
+#define VFU_RXBUF_SIZE 65536
+struct vfu_rxbuf {
+	uint8_t *buf; /* VFU_RXBUF_SIZE bytes, allocated at the first read */
+	size_t head, tail; /* unparsed bytes: buf[head, tail) */
+	uint64_t pos; /* stream offset of buf[head] */
+	int pend_fds[VFU_SCM_MAX_FD]; /* fds of the message that starts at pend_pos */
+	size_t pend_nfds;
+	uint64_t pend_pos;
+	bool pend_bad; /* some of them were lost (MSG_CTRUNC) */
+};
+void vfu_rxbuf_init(struct vfu_rxbuf *b);
+void vfu_rxbuf_free(struct vfu_rxbuf *b); /* closes fds still held */
+/* Drops what was read ahead (a stalled message's bytes; fds held are closed). */
+void vfu_rxbuf_discard(struct vfu_rxbuf *b);
+static inline size_t vfu_rxbuf_len(const struct vfu_rxbuf *b)
+{
+	return b->tail - b->head;
+}
+
 struct vfu_receiver {
 	struct vfu_msg msg;
 	size_t hdr_got;
@@ -81,9 +120,12 @@ struct vfu_receiver {
 	void *place_opaque;
 	struct iovec dst[VFU_PLACE_MAX_IOV]; /* the placed payload's room, dst_cnt entries */
 	int dst_cnt; /* 0: the payload is malloc'd */
+	struct vfu_rxbuf *rb; /* NULL: never read past the current message */
+	bool block_once; /* the next read of the socket may block (SO_RCVTIMEO bounds it) */
 };
-void vfu_receiver_init(struct vfu_receiver *r); /* no placement */
-void vfu_receiver_reset(struct vfu_receiver *r); /* releases what the receiver still owns */
+void vfu_receiver_init(struct vfu_receiver *r); /* no placement, no buffer */
+/* Releases what the receiver still owns; keeps its placement and buffer. */
+void vfu_receiver_reset(struct vfu_receiver *r);
 int vfu_receiver_feed(struct vfu_receiver *r, int sock, size_t max_size, size_t max_fds);
 
 #endif

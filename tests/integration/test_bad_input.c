@@ -128,6 +128,20 @@ static void test_stalled_message(void **state)
 	h_close_tracked(NULL);
 }
 
+/* Part of a header, then nothing: the stall timer still runs (the bytes sit in the server's
+ * read-ahead buffer, not in a message), the part is dropped, and the stream goes on. */
+static void test_stalled_header(void **state)
+{
+	(void)state;
+	int sock = connect_client();
+	uint8_t part[7] = { 1, 2, 3, 4, 5, 6, 7 };
+
+	assert_int_equal(h_send_raw(sock, part, sizeof(part), NULL, 0), 0);
+	assert_int_equal(h_expect_error(sock, 0, 0, ETIMEDOUT), 0);
+	assert_alive(sock);
+	h_close_tracked(NULL);
+}
+
 /* A header announcing more than the agreed maximum: refused at once (E2BIG) and the connection
  * closed, whether or not the payload follows; the next client is served. */
 static void test_oversized(void **state)
@@ -577,6 +591,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_before_version_and_fds_on_version, h_close_tracked),
 		cmocka_unit_test_teardown(test_short_header, h_close_tracked),
 		cmocka_unit_test_teardown(test_stalled_message, h_close_tracked),
+		cmocka_unit_test_teardown(test_stalled_header, h_close_tracked),
 		cmocka_unit_test_teardown(test_oversized, h_close_tracked),
 		cmocka_unit_test_teardown(test_argsz, h_close_tracked),
 		cmocka_unit_test_teardown(test_fd_counts, h_close_tracked),

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * edu-mig's migration data through the device core: save on one device and load on another,
- * pre-copy with device memory written meanwhile, and streams the driver must refuse.
+ * pre-copy with device memory written meanwhile, streams the driver must refuse, and memory
+ * staged while a stream arrives.
  */
 #include "edu_mig_fixture.h"
 
@@ -302,12 +303,49 @@ static void test_bad_streams(void **state)
 	free(good);
 }
 
+/* ---- memory staged while the stream arrives ---- */
+
+/* A stream refused only at its end (truncated, or its end-to-end check broken) had its memory
+ * sections staged already: the device is still untouched, and the good stream loads after. */
+static void test_staged_then_refused(void **state)
+{
+	struct pair *pr = *state;
+	struct tdev *s = &pr->src, *d = &pr->dst;
+	program_source(s);
+	size_t len, before_len, after_len;
+	uint8_t *good = stop_copy(s, &len);
+	uint8_t *before = snapshot(d, &before_len);
+
+	assert_int_equal(resume(d, good, len - 1), -ENODATA);
+	assert_true(d->m->stage_next > 0); /* its sections were staged */
+	uint8_t *after = snapshot(d, &after_len);
+	assert_memory_equal(before, after, before_len);
+	free(after);
+
+	good[len - 1] ^= 0x40; /* inside the end marker */
+	assert_int_equal(uvfio_device_mig_data_write(d->dev, good, len), -EBADMSG);
+	assert_int_equal(set_state(d, S_STOP), -EBADMSG);
+	assert_int_equal(uvfio_device_mig_state(d->dev), S_RESUMING);
+	after = snapshot(d, &after_len);
+	assert_memory_equal(before, after, before_len);
+	free(after);
+
+	good[len - 1] ^= 0x40;
+	assert_int_equal(uvfio_device_mig_data_write(d->dev, good, len), (ssize_t)len);
+	assert_true(d->m->stage_ok); /* all of it staged: load() swaps */
+	assert_int_equal(set_state(d, S_STOP), 0);
+	assert_same_device(s, d);
+	free(before);
+	free(good);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_save_load, setup_pair, teardown_pair),
 		cmocka_unit_test(test_precopy),
 		cmocka_unit_test_setup_teardown(test_bad_streams, setup_pair, teardown_pair),
+		cmocka_unit_test_setup_teardown(test_staged_then_refused, setup_pair, teardown_pair),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

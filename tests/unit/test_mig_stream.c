@@ -626,6 +626,48 @@ static void test_pieces(void **unused)
 	uvfio_mig_reader_free(r);
 }
 
+/* Sections are reported checked one by one as the stream arrives, byte by byte; a section
+ * whose data is corrupt is never reported, nor anything after an error. */
+static void test_checked_as_it_arrives(void **unused)
+{
+	(void)unused;
+	struct blob b = make_stream(&edu_id);
+	struct uvfio_mig_reader *r;
+	struct uvfio_mig_section sec;
+	size_t seen = 0;
+
+	assert_int_equal(uvfio_mig_reader_new(&edu_id, &r), 0);
+	for (size_t i = 0; i < b.len; i++) {
+		assert_int_equal(uvfio_mig_reader_write(r, b.buf + i, 1), 1);
+		size_t n = uvfio_mig_reader_nr_checked(r);
+		assert_true(n == seen || n == seen + 1);
+		if (n == seen + 1) {
+			assert_int_equal(uvfio_mig_reader_checked(r, seen, &sec), 0);
+			if (seen == 0) {
+				assert_int_equal(sec.id, 1);
+				assert_int_equal(sec.len, sizeof(payload_a));
+				assert_memory_equal(sec.data, payload_a, sizeof(payload_a));
+			}
+			seen = n;
+		}
+	}
+	assert_int_equal(seen, 3);
+	assert_int_equal(uvfio_mig_reader_checked(r, 3, &sec), -ENODATA);
+	assert_int_equal(uvfio_mig_reader_finish(r), 0);
+
+	/* The last byte of section c's data flipped: a and the empty one pass, c never does. */
+	uvfio_mig_reader_reset(r);
+	size_t last_c = b.len - 24 - 1;
+	b.buf[last_c] ^= 1;
+	assert_int_equal(uvfio_mig_reader_write(r, b.buf, last_c), (ssize_t)last_c);
+	assert_int_equal(uvfio_mig_reader_nr_checked(r), 2);
+	assert_int_equal(uvfio_mig_reader_write(r, b.buf + last_c, b.len - last_c), -EBADMSG);
+	assert_int_equal(uvfio_mig_reader_nr_checked(r), 0);
+	assert_int_equal(uvfio_mig_reader_checked(r, 0, &sec), -EBADMSG);
+	uvfio_mig_reader_free(r);
+	free(b.buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -639,6 +681,7 @@ int main(void)
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_pieces),
+		cmocka_unit_test(test_checked_as_it_arrives),
 		cmocka_unit_test(test_resuming_refuses_without_touching_device),
 	};
 

@@ -140,6 +140,7 @@ int vfu_client_recv_locked(struct vfu_client *c, const struct vfu_hdr *req, size
 {
 	struct placement p = { req, place, opaque };
 	int64_t deadline = now_ms() + c->timeout_ms;
+	bool first = true;
 	int ret;
 
 	for (;;) {
@@ -150,8 +151,11 @@ int vfu_client_recv_locked(struct vfu_client *c, const struct vfu_hdr *req, size
 			left = l > 0 ? (int)l : 0;
 		}
 		vfu_msg_init(reply);
-		ret = vfu_recv_placed(c->sock, reply, max_msg(c), VFU_OUR_MAX_MSG_FDS, left,
-				      place ? place_reply : NULL, &p);
+		/* The first read blocks (bounded by SO_RCVTIMEO): no poll before it. */
+		ret = vfu_recv_buffered(c->sock, &c->rxb, reply, max_msg(c), VFU_OUR_MAX_MSG_FDS,
+					left, first && c->rcvtimeo, place ? place_reply : NULL,
+					&p);
+		first = false;
 		if (ret < 0) {
 			log_err("vfio-user: no reply to %s: %s", vfu_command_name(req->cmd),
 				strerror(-ret));
@@ -252,6 +256,19 @@ static void big_sndbuf(int sock)
 		log_debug("vfio-user: SO_SNDBUF: %s", strerror(errno));
 }
 
+/* A blocking read of a reply waits at most timeout_ms (-1: forever). */
+static void set_rcvtimeo(struct vfu_client *c)
+{
+	struct timeval tv = { 0 };
+
+	if (c->timeout_ms > 0) {
+		tv.tv_sec = c->timeout_ms / 1000;
+		tv.tv_usec = (c->timeout_ms % 1000) * 1000;
+	}
+	c->rcvtimeo = c->timeout_ms != 0 &&
+		      setsockopt(c->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0;
+}
+
 static void client_free(struct vfu_client *c)
 {
 	vfu_client_ra_drop(c);
@@ -260,6 +277,7 @@ static void client_free(struct vfu_client *c)
 		close(c->twin);
 	if (c->sock >= 0)
 		close(c->sock);
+	vfu_rxbuf_free(&c->rxb);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->dma_lock);
 	free(c);
@@ -275,6 +293,7 @@ static int vu_open(struct uvfio_handle *h, const char *path)
 	c->twin = -1;
 	c->stop_fd = -1;
 	c->timeout_ms = VFU_CLIENT_DEFAULT_TIMEOUT_MS;
+	vfu_rxbuf_init(&c->rxb);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->dma_lock, NULL);
 	c->sock = connect_unix(path);
@@ -284,6 +303,7 @@ static int vu_open(struct uvfio_handle *h, const char *path)
 		client_free(c);
 		return ret;
 	}
+	set_rcvtimeo(c);
 	ret = vfu_client_negotiate(c);
 	if (ret == 0 && c->peer.uvfio_xfer > VFU_CLIENT_STD_XFER)
 		big_sndbuf(c->sock);
@@ -309,6 +329,7 @@ int uvfio_vfio_user_set_timeout(struct uvfio_handle *h, int timeout_ms)
 
 	pthread_mutex_lock(&c->lock);
 	c->timeout_ms = timeout_ms;
+	set_rcvtimeo(c);
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }

@@ -38,6 +38,8 @@ struct vfu_client {
 	pthread_mutex_t lock; /* one request/reply exchange at a time on sock */
 	uint16_t next_id;
 	int timeout_ms;
+	bool rcvtimeo; /* SO_RCVTIMEO on sock is timeout_ms: a reply may be read blocking */
+	struct vfu_rxbuf rxb; /* sock's bytes read ahead: a reply takes one recvmsg */
 	bool broken; /* the stream is out of step (timeout, bad framing): refuse further use */
 	struct vfu_peer_caps peer;
 	uint32_t nr_dma_maps;

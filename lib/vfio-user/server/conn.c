@@ -106,6 +106,9 @@ int conn_open(struct srv_dev *sd, int sock)
 	c->neg.client_max_msg_fds = VFU_DEFAULT_MAX_MSG_FDS;
 	vfu_receiver_init(&c->rx);
 	vfu_receiver_init(&c->dma_rx);
+	vfu_rxbuf_init(&c->rxb);
+	c->rx.rb = &c->rxb;
+	c->dma_rx.rb = &c->rxb;
 	c->rx.place = place_rx;
 	c->rx.place_opaque = c;
 	outq_init(&c->out);
@@ -208,6 +211,7 @@ void conn_free(struct vfu_conn *c)
 	free_queue(c);
 	outq_free(&c->out);
 	vfu_receiver_reset(&c->dma_rx); /* dma_inline never leaves dma_buf lent */
+	vfu_rxbuf_free(&c->rxb);
 	free(c->rx_buf);
 	free(c->dma_buf);
 	free(c->tx_buf);
@@ -408,7 +412,12 @@ static void on_readable(struct vfu_conn *c)
 {
 	struct uvfio_server *srv = c->sd->srv;
 
-	for (int i = 0; i < CONN_MAX_BATCH && c->reading; i++) {
+	for (int i = 0; c->reading; i++) {
+		if (i == CONN_MAX_BATCH) {
+			if (vfu_rxbuf_len(&c->rxb))
+				conn_defer_buffered(c);
+			return;
+		}
 		int ret = vfu_receiver_feed(&c->rx, c->sock, conn_max_msg_size(c),
 					    srv->limits.max_msg_fds);
 		if (ret == 0) {
@@ -429,8 +438,9 @@ static void on_readable(struct vfu_conn *c)
 		if (c->timer_armed)
 			arm_timer(c, false);
 		/* A client that wants a reply usually waits for it before sending more: go back to
-		 * epoll (level-triggered) rather than pay a read that finds nothing. Posted messages
-		 * come in bursts: keep reading. */
+		 * epoll (level-triggered) rather than pay a read that finds nothing, unless more was
+		 * read ahead (epoll will not report that). Posted messages come in bursts: keep
+		 * reading. */
 		bool more_likely = c->rx.msg.hdr.flags & VFU_F_NO_REPLY;
 		rx_lend(c);
 		dispatch_msg(c, &c->rx.msg, c->rx.bad);
@@ -440,8 +450,24 @@ static void on_readable(struct vfu_conn *c)
 			conn_close(c);
 			return;
 		}
-		if (!more_likely)
+		if (!more_likely && !vfu_rxbuf_len(&c->rxb))
 			return;
+	}
+}
+
+void conn_on_buffered(struct vfu_conn *c)
+{
+	if (!c->closed && c->reading && vfu_rxbuf_len(&c->rxb))
+		on_readable(c);
+}
+
+void conn_defer_buffered(struct vfu_conn *c)
+{
+	uint64_t one = 1;
+
+	c->rx_deferred = true;
+	if (write(c->kick_fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is full, a kick is pending anyway */
 	}
 }
 
@@ -456,8 +482,10 @@ void conn_on_event(struct vfu_conn *c, uint32_t events)
 			conn_close(c);
 			return;
 		}
-		if (!out_pending(c))
+		if (!out_pending(c)) {
 			resume_reading(c); /* EPOLLIN, if any, comes with the next wait */
+			conn_on_buffered(c); /* what was read ahead, it will not report */
+		}
 		else if (n > 0)
 			arm(c->tx_timer_fd, c->sd->srv->cfg.msg_timeout_ms, true); /* it reads: more time */
 		else if (events & (EPOLLERR | EPOLLHUP))
@@ -498,6 +526,7 @@ void conn_on_timer(struct vfu_conn *c)
 	h.flags &= ~VFU_F_NO_REPLY; /* a stalled message gets its answer regardless */
 	conn_error(c, &h, ETIMEDOUT);
 	rx_reset(c);
+	vfu_rxbuf_discard(&c->rxb); /* its bytes read ahead go with it */
 	if (c->dead)
 		conn_close(c);
 }

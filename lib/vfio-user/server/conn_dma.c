@@ -309,8 +309,14 @@ void conn_on_kick(struct vfu_conn *c)
 	}
 	pthread_cond_broadcast(&c->dma_cond);
 	pthread_mutex_unlock(&c->lock);
-	if (c->dead)
+	if (c->dead) {
 		conn_close(c);
+		return;
+	}
+	if (c->rx_deferred) {
+		c->rx_deferred = false;
+		conn_on_buffered(c);
+	}
 }
 
 void conn_handle_reply(struct vfu_conn *c, struct vfu_msg *msg)

@@ -72,6 +72,7 @@ struct vfu_conn {
 	int kick_fd; /* eventfd: dma requests queued for the loop */
 	struct ev_src ev_sock, ev_timer, ev_tx_timer, ev_kick;
 	struct vfu_receiver rx;
+	struct vfu_rxbuf rxb; /* what was read ahead of rx and dma_rx, which share it */
 	struct outq out; /* what the socket did not take yet; reading pauses while not empty */
 	bool reading; /* EPOLLIN is watched (false while replies pile up) */
 	uint8_t *rx_buf; /* placed payloads of received messages: no allocation per message */
@@ -83,6 +84,7 @@ struct vfu_conn {
 	size_t tx_cap;
 	struct vfu_conn *grave_next; /* closed, freed at the end of the loop's batch */
 	bool timer_armed;
+	bool rx_deferred; /* buffered messages left for the next kick */
 	bool closed;
 	bool versioned;
 	bool dead; /* peer gone: the loop closes the connection */
@@ -187,6 +189,10 @@ void conn_on_event(struct vfu_conn *c, uint32_t events);
 void conn_on_tx_timer(struct vfu_conn *c);
 void conn_on_timer(struct vfu_conn *c);
 void conn_on_kick(struct vfu_conn *c);
+/* Handles messages already read ahead (epoll will not report them: the socket is drained). */
+void conn_on_buffered(struct vfu_conn *c);
+/* Comes back to the buffered messages from the loop later (fairness between connections). */
+void conn_defer_buffered(struct vfu_conn *c);
 void conn_mark_dead(struct vfu_conn *c);
 /* Queues a message on the main socket without waiting (outq.h); -errno if the socket failed
  * (the caller marks the connection dead: it may hold c->lock). */
