@@ -199,11 +199,9 @@ int uvfio_host_list(struct uvfio_host_device **out, size_t *count)
 	ret = list_bdfs("bus/pci/devices", &bdfs, &n);
 	if (ret < 0)
 		return ret;
-	v = calloc(n ? n : 1, sizeof(*v));
-	if (!v) {
-		free(bdfs);
+	v = ksysfs_results(bdfs, n, sizeof(*v));
+	if (!v)
 		return -ENOMEM;
-	}
 	for (size_t i = 0; i < n; i++) {
 		if (uvfio_host_device_get(bdfs[i], &v[k]) == 0)
 			k++;

@@ -30,6 +30,9 @@ bool ksysfs_driver_is_vfio(const char *driver);
 int ksysfs_vfio_cdev(const char *dev, char *name, size_t len);
 /* Last component of a symlink's target below the root. */
 int ksysfs_link_base(const char *rel, char *buf, size_t len);
+/* The zeroed array of n results (size bytes each) for a listing of n names: one slot at least,
+ * so that an empty list is not NULL. NULL if out of memory, and then names is freed. */
+void *ksysfs_results(void *names, size_t n, size_t size);
 
 /* ---- vfio_dev.c: ops on an open, usable device fd ---- */
 struct kdev {

@@ -84,6 +84,24 @@ static int list_dir(const char *rel, name_t **out, size_t *count)
 	return 0;
 }
 
+/* The names in rel, none when it does not exist (no mdev support in this kernel: nothing to
+ * list), and the zeroed array for as many results of size bytes; NULL and *err if it fails. */
+static void *list_for(const char *rel, name_t **names, size_t *n, size_t size, int *err)
+{
+	void *v;
+
+	*err = list_dir(rel, names, n);
+	if (*err == -ENOENT) {
+		*names = NULL;
+		*n = 0;
+	} else if (*err < 0) {
+		return NULL;
+	}
+	v = ksysfs_results(*names, *n, size);
+	*err = v ? 0 : -ENOMEM;
+	return v;
+}
+
 /* Copies what fits (sysfs values longer than our fields are cut, not refused). */
 static void copy_cut(char *dst, size_t len, const char *src)
 {
@@ -147,18 +165,9 @@ int uvfio_mdev_parents(struct uvfio_mdev_parent **out, size_t *count)
 
 	if (!out || !count)
 		return -EINVAL;
-	ret = list_dir(MDEV_BUS, &names, &n);
-	if (ret == -ENOENT) { /* no mdev support in this kernel: nothing to list */
-		names = NULL;
-		n = 0;
-	} else if (ret < 0) {
+	v = list_for(MDEV_BUS, &names, &n, sizeof(*v), &ret);
+	if (!v)
 		return ret;
-	}
-	v = calloc(n ? n : 1, sizeof(*v));
-	if (!v) {
-		free(names);
-		return -ENOMEM;
-	}
 	for (size_t i = 0; i < n; i++) {
 		char rel[PATH_MAX];
 		name_t *types;
@@ -168,9 +177,8 @@ int uvfio_mdev_parents(struct uvfio_mdev_parent **out, size_t *count)
 		snprintf(rel, sizeof(rel), MDEV_BUS "/%s/mdev_supported_types", names[i]);
 		if (list_dir(rel, &types, &nt) < 0)
 			continue; /* a parent going away while listed: no types */
-		v[i].types = calloc(nt ? nt : 1, sizeof(*v[i].types));
+		v[i].types = ksysfs_results(types, nt, sizeof(*v[i].types));
 		if (!v[i].types) {
-			free(types);
 			free(names);
 			uvfio_mdev_parents_free(v, n);
 			return -ENOMEM;
@@ -229,18 +237,9 @@ int uvfio_mdev_list(struct uvfio_mdev **out, size_t *count)
 
 	if (!out || !count)
 		return -EINVAL;
-	ret = list_dir(MDEV_DEVICES, &names, &n);
-	if (ret == -ENOENT) {
-		names = NULL;
-		n = 0;
-	} else if (ret < 0) {
+	v = list_for(MDEV_DEVICES, &names, &n, sizeof(*v), &ret);
+	if (!v)
 		return ret;
-	}
-	v = calloc(n ? n : 1, sizeof(*v));
-	if (!v) {
-		free(names);
-		return -ENOMEM;
-	}
 	for (size_t i = 0; i < n; i++)
 		if (uvfio_mdev_get(names[i], &v[k]) == 0)
 			k++;

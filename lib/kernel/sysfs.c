@@ -248,3 +248,12 @@ int ksysfs_vfio_cdev(const char *dev, char *name, size_t len)
 	closedir(dir);
 	return ret;
 }
+
+void *ksysfs_results(void *names, size_t n, size_t size)
+{
+	void *v = calloc(n ? n : 1, size);
+
+	if (!v)
+		free(names);
+	return v;
+}
