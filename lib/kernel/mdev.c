@@ -39,48 +39,25 @@ int uvfio_mdev_parse_uuid(const char *in, char out[UVFIO_MDEV_UUID_LEN])
 
 typedef char name_t[UVFIO_MDEV_NAME_LEN];
 
-static int cmp_name(const void *a, const void *b)
+/* Entry names short enough to keep, no dot entries. */
+static bool keep_name(const char *name, char *slot)
 {
-	return strcmp(a, b);
+	if (name[0] == '.' || strlen(name) >= sizeof(name_t))
+		return false;
+	strcpy(slot, name);
+	return true;
 }
 
 /* Sorted entry names of a directory below the root (no dot entries, none too long to keep).
  * -ENOENT when the directory does not exist. */
 static int list_dir(const char *rel, name_t **out, size_t *count)
 {
-	char path[PATH_MAX];
-	name_t *v = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *e;
-	DIR *dir;
+	int ret;
+	name_t *v = ksysfs_list(rel, sizeof(name_t), keep_name, count, &ret);
 
-	if (snprintf(path, sizeof(path), "%s/%s", ksysfs_root(), rel) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	dir = opendir(path);
-	if (!dir)
-		return -errno;
-	while ((e = readdir(dir))) {
-		if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof(name_t))
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			name_t *nv = realloc(v, ncap * sizeof(*v));
-
-			if (!nv) {
-				free(v);
-				closedir(dir);
-				return -ENOMEM;
-			}
-			v = nv;
-			cap = ncap;
-		}
-		strcpy(v[n++], e->d_name);
-	}
-	closedir(dir);
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_name);
+	if (ret < 0)
+		return ret;
 	*out = v;
-	*count = n;
 	return 0;
 }
 
