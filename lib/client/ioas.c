@@ -161,8 +161,12 @@ static void dev_unmap(struct uvfio_handle *h, struct uvfio_ioas *ioas, const str
 			 strerror(-ret));
 }
 
-static int check_range(uint64_t iova, uint64_t size, uint32_t prot)
+/* The arguments both map calls check: 0 or -EINVAL. */
+static int check_map(const struct uvfio_ioas *ioas, const void *vaddr, uint64_t iova,
+		     uint64_t size, uint32_t prot)
 {
+	if (!ioas || !vaddr)
+		return -EINVAL;
 	if (!size || iova % IOAS_PAGE || size % IOAS_PAGE)
 		return -EINVAL;
 	if (iova + size < iova)
@@ -220,11 +224,8 @@ int uvfio_ioas_map(struct uvfio_ioas *ioas, uint64_t iova, size_t size, uint32_t
 		.iova = iova, .size = size, .prot = prot, .fd = fd < 0 ? -1 : fd,
 		.fd_offset = fd < 0 ? 0 : fd_offset, .vaddr = vaddr,
 	};
-	int ret;
+	int ret = check_map(ioas, vaddr, iova, size, prot);
 
-	if (!ioas || !vaddr)
-		return -EINVAL;
-	ret = check_range(iova, size, prot);
 	if (ret < 0)
 		return ret;
 	return do_map(ioas, &m);
@@ -234,11 +235,8 @@ int uvfio_ioas_map_alloc(struct uvfio_ioas *ioas, uint64_t iova, size_t size, ui
 			 void **vaddr)
 {
 	struct ioas_map m = { .iova = iova, .size = size, .prot = prot, .owned = true };
-	int ret;
+	int ret = check_map(ioas, vaddr, iova, size, prot);
 
-	if (!ioas || !vaddr)
-		return -EINVAL;
-	ret = check_range(iova, size, prot);
 	if (ret < 0)
 		return ret;
 	m.fd = memfd_create("uvfio-dma", MFD_CLOEXEC);

@@ -237,15 +237,21 @@ static void set_unmask_locked(struct irq_index *ix, uint32_t v)
 	}
 }
 
+/* An assert fires once; automasking keeps a still-high line from storming. */
+static void level_fire_locked(struct irq_index *ix, struct irq_vec *vec)
+{
+	if (!vec->masked && vec->efd >= 0) {
+		efd_signal(vec->efd);
+		if (ix->flags & UVFIO_IRQ_INFO_AUTOMASKED)
+			vec->masked = true;
+	}
+}
+
 /* Level re-fire after UNMASK when no bus core decides (ops->irq_unmasked is NULL). */
 static void refire_level_locked(struct irq_index *ix, uint32_t v)
 {
-	struct irq_vec *vec = &ix->vec[v];
-	if (!vec->asserted || vec->masked || vec->efd < 0)
-		return;
-	efd_signal(vec->efd);
-	if (ix->flags & UVFIO_IRQ_INFO_AUTOMASKED)
-		vec->masked = true;
+	if (ix->vec[v].asserted)
+		level_fire_locked(ix, &ix->vec[v]);
 }
 
 static void do_mask(struct uvfio_device *dev, uint32_t index, uint32_t v, bool unmask)
@@ -433,60 +439,58 @@ int uvfio_device_set_irqs(struct uvfio_device *dev, uint32_t flags, uint32_t ind
 	return 0;
 }
 
-int uvfio_device_irq_trigger(struct uvfio_device *dev, uint32_t index, uint32_t vector)
+/* The vector asked for, with irq_lock held (its index in *ix); NULL, not locked, if the device
+ * has no such vector. */
+static struct irq_vec *lock_vec(struct uvfio_device *dev, uint32_t index, uint32_t vector,
+				struct irq_index **ix)
 {
 	if (index >= dev->num_irqs)
-		return -EINVAL;
-	struct irq_index *ix = &dev->irqs[index];
-	int ret = 0;
+		return NULL;
+	*ix = &dev->irqs[index];
 	pthread_mutex_lock(&dev->irq_lock);
-	if (vector >= ix->count) {
-		ret = -EINVAL;
-	} else if (dev->irq_blocked) {
-		ix->vec[vector].deferred = true;
-	} else if (ix->vec[vector].masked) {
-		ix->vec[vector].pending = true;
-	} else if (ix->vec[vector].efd < 0) {
-		ret = -ENOLINK; /* nobody listens: the interrupt is lost, as on a bus with no handler */
-	} else {
-		efd_signal(ix->vec[vector].efd);
+	if (vector >= (*ix)->count) {
+		pthread_mutex_unlock(&dev->irq_lock);
+		return NULL;
 	}
-	pthread_mutex_unlock(&dev->irq_lock);
-	return ret;
+	return &(*ix)->vec[vector];
 }
 
-/* An assert fires once; automasking keeps a still-high line from storming. */
-static void level_fire_locked(struct irq_index *ix, struct irq_vec *vec)
+int uvfio_device_irq_trigger(struct uvfio_device *dev, uint32_t index, uint32_t vector)
 {
-	if (!vec->masked && vec->efd >= 0) {
+	struct irq_index *ix;
+	struct irq_vec *vec = lock_vec(dev, index, vector, &ix);
+	int ret = 0;
+
+	if (!vec)
+		return -EINVAL;
+	if (dev->irq_blocked)
+		vec->deferred = true;
+	else if (vec->masked)
+		vec->pending = true;
+	else if (vec->efd < 0)
+		ret = -ENOLINK; /* nobody listens: the interrupt is lost, as on a bus with no handler */
+	else
 		efd_signal(vec->efd);
-		if (ix->flags & UVFIO_IRQ_INFO_AUTOMASKED)
-			vec->masked = true;
-	}
+	pthread_mutex_unlock(&dev->irq_lock);
+	return ret;
 }
 
 int uvfio_device_irq_level(struct uvfio_device *dev, uint32_t index, uint32_t vector,
 			   bool asserted)
 {
-	if (index >= dev->num_irqs)
+	struct irq_index *ix;
+	struct irq_vec *vec = lock_vec(dev, index, vector, &ix);
+
+	if (!vec)
 		return -EINVAL;
-	struct irq_index *ix = &dev->irqs[index];
-	int ret = 0;
-	pthread_mutex_lock(&dev->irq_lock);
-	if (vector >= ix->count) {
-		ret = -EINVAL;
-	} else if (dev->irq_blocked) {
-		/* The line level is device state; signalling it waits for the gate to open. */
-		ix->vec[vector].asserted = asserted;
-		ix->vec[vector].deferred = asserted;
-	} else {
-		struct irq_vec *vec = &ix->vec[vector];
-		vec->asserted = asserted;
-		if (asserted)
-			level_fire_locked(ix, vec);
-	}
+	vec->asserted = asserted;
+	/* The line level is device state; signalling it waits for the gate to open. */
+	if (dev->irq_blocked)
+		vec->deferred = asserted;
+	else if (asserted)
+		level_fire_locked(ix, vec);
 	pthread_mutex_unlock(&dev->irq_lock);
-	return ret;
+	return 0;
 }
 
 bool uvfio_device_irq_enabled(struct uvfio_device *dev, uint32_t index, uint32_t vector)

@@ -123,15 +123,7 @@ void uvfio_options_free(struct uvfio_options *opts)
 	free(opts);
 }
 
-bool uvfio_options_has(struct uvfio_options *opts, const char *key)
-{
-	struct option_kv *kv = find_kv(opts, key);
-	if (!kv)
-		return false;
-	kv->used = true;
-	return true;
-}
-
+/* Every lookup goes through here: a key looked up counts as used (uvfio_options_unused()). */
 const char *uvfio_options_get(struct uvfio_options *opts, const char *key, const char *def)
 {
 	struct option_kv *kv = find_kv(opts, key);
@@ -141,18 +133,21 @@ const char *uvfio_options_get(struct uvfio_options *opts, const char *key, const
 	return kv->value;
 }
 
+bool uvfio_options_has(struct uvfio_options *opts, const char *key)
+{
+	return uvfio_options_get(opts, key, NULL) != NULL; /* values are never empty */
+}
+
 int uvfio_options_get_u64(struct uvfio_options *opts, const char *key, uint64_t def,
 			  uint64_t *out)
 {
 	if (!out)
 		return -EINVAL;
-	struct option_kv *kv = find_kv(opts, key);
-	if (!kv) {
+	const char *s = uvfio_options_get(opts, key, NULL);
+	if (!s) {
 		*out = def;
 		return 0;
 	}
-	kv->used = true;
-	const char *s = kv->value;
 	/* strtoull accepts "-1" and leading blanks; a declaration should not. */
 	if (*s < '0' || *s > '9') {
 		log_err("options: %s=%s is not a number", key, s);
@@ -173,25 +168,24 @@ int uvfio_options_get_bool(struct uvfio_options *opts, const char *key, bool def
 {
 	if (!out)
 		return -EINVAL;
-	struct option_kv *kv = find_kv(opts, key);
-	if (!kv) {
+	const char *s = uvfio_options_get(opts, key, NULL);
+	if (!s) {
 		*out = def;
 		return 0;
 	}
-	kv->used = true;
 	static const char *const yes[] = { "1", "on", "yes", "true" };
 	static const char *const no[] = { "0", "off", "no", "false" };
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (strcasecmp(kv->value, yes[i]) == 0) {
+		if (strcasecmp(s, yes[i]) == 0) {
 			*out = true;
 			return 0;
 		}
-		if (strcasecmp(kv->value, no[i]) == 0) {
+		if (strcasecmp(s, no[i]) == 0) {
 			*out = false;
 			return 0;
 		}
 	}
-	log_err("options: %s=%s is not a boolean (on/off)", key, kv->value);
+	log_err("options: %s=%s is not a boolean (on/off)", key, s);
 	return -EINVAL;
 }
 

@@ -96,48 +96,21 @@ int uvfio_host_device_get(const char *bdf_in, struct uvfio_host_device *d)
 	return 0;
 }
 
-static int cmp_bdf(const void *a, const void *b)
+/* Entries naming a PCI device, as canonical BDFs. */
+static bool keep_bdf(const char *name, char *slot)
 {
-	return strcmp(a, b);
+	return uvfio_host_parse_bdf(name, slot) == 0;
 }
 
 /* The canonical BDFs named by the entries of a directory below the root, sorted. */
 static int list_bdfs(const char *rel, char (**out)[UVFIO_BDF_LEN], size_t *count)
 {
-	char path[PATH_MAX];
-	char(*v)[UVFIO_BDF_LEN] = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *e;
-	DIR *dir;
+	int ret;
+	char(*v)[UVFIO_BDF_LEN] = ksysfs_list(rel, UVFIO_BDF_LEN, keep_bdf, count, &ret);
 
-	snprintf(path, sizeof(path), "%s/%s", ksysfs_root(), rel);
-	dir = opendir(path);
-	if (!dir)
-		return -errno;
-	while ((e = readdir(dir))) {
-		char bdf[UVFIO_BDF_LEN];
-
-		if (uvfio_host_parse_bdf(e->d_name, bdf) < 0)
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			char(*nv)[UVFIO_BDF_LEN] = realloc(v, ncap * sizeof(*v));
-
-			if (!nv) {
-				free(v);
-				closedir(dir);
-				return -ENOMEM;
-			}
-			v = nv;
-			cap = ncap;
-		}
-		strcpy(v[n++], bdf);
-	}
-	closedir(dir);
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_bdf);
+	if (ret < 0)
+		return ret;
 	*out = v;
-	*count = n;
 	return 0;
 }
 
@@ -199,11 +172,9 @@ int uvfio_host_list(struct uvfio_host_device **out, size_t *count)
 	ret = list_bdfs("bus/pci/devices", &bdfs, &n);
 	if (ret < 0)
 		return ret;
-	v = calloc(n ? n : 1, sizeof(*v));
-	if (!v) {
-		free(bdfs);
+	v = ksysfs_results(bdfs, n, sizeof(*v));
+	if (!v)
 		return -ENOMEM;
-	}
 	for (size_t i = 0; i < n; i++) {
 		if (uvfio_host_device_get(bdfs[i], &v[k]) == 0)
 			k++;

@@ -30,6 +30,14 @@ bool ksysfs_driver_is_vfio(const char *driver);
 int ksysfs_vfio_cdev(const char *dev, char *name, size_t len);
 /* Last component of a symlink's target below the root. */
 int ksysfs_link_base(const char *rel, char *buf, size_t len);
+/* The entries of a directory below the root that keep() accepts, each as keep() writes it into
+ * a slot of width bytes, sorted by strcmp. NULL when there are none; *err 0 or a negative
+ * errno (-ENOENT: no such directory). */
+void *ksysfs_list(const char *rel, size_t width, bool (*keep)(const char *name, char *slot),
+		  size_t *count, int *err);
+/* The zeroed array of n results (size bytes each) for a listing of n names: one slot at least,
+ * so that an empty list is not NULL. NULL if out of memory, and then names is freed. */
+void *ksysfs_results(void *names, size_t n, size_t size);
 
 /* ---- vfio_dev.c: ops on an open, usable device fd ---- */
 struct kdev {

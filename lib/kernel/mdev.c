@@ -39,49 +39,44 @@ int uvfio_mdev_parse_uuid(const char *in, char out[UVFIO_MDEV_UUID_LEN])
 
 typedef char name_t[UVFIO_MDEV_NAME_LEN];
 
-static int cmp_name(const void *a, const void *b)
+/* Entry names short enough to keep, no dot entries. */
+static bool keep_name(const char *name, char *slot)
 {
-	return strcmp(a, b);
+	if (name[0] == '.' || strlen(name) >= sizeof(name_t))
+		return false;
+	strcpy(slot, name);
+	return true;
 }
 
 /* Sorted entry names of a directory below the root (no dot entries, none too long to keep).
  * -ENOENT when the directory does not exist. */
 static int list_dir(const char *rel, name_t **out, size_t *count)
 {
-	char path[PATH_MAX];
-	name_t *v = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *e;
-	DIR *dir;
+	int ret;
+	name_t *v = ksysfs_list(rel, sizeof(name_t), keep_name, count, &ret);
 
-	if (snprintf(path, sizeof(path), "%s/%s", ksysfs_root(), rel) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	dir = opendir(path);
-	if (!dir)
-		return -errno;
-	while ((e = readdir(dir))) {
-		if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof(name_t))
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			name_t *nv = realloc(v, ncap * sizeof(*v));
-
-			if (!nv) {
-				free(v);
-				closedir(dir);
-				return -ENOMEM;
-			}
-			v = nv;
-			cap = ncap;
-		}
-		strcpy(v[n++], e->d_name);
-	}
-	closedir(dir);
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_name);
+	if (ret < 0)
+		return ret;
 	*out = v;
-	*count = n;
 	return 0;
+}
+
+/* The names in rel, none when it does not exist (no mdev support in this kernel: nothing to
+ * list), and the zeroed array for as many results of size bytes; NULL and *err if it fails. */
+static void *list_for(const char *rel, name_t **names, size_t *n, size_t size, int *err)
+{
+	void *v;
+
+	*err = list_dir(rel, names, n);
+	if (*err == -ENOENT) {
+		*names = NULL;
+		*n = 0;
+	} else if (*err < 0) {
+		return NULL;
+	}
+	v = ksysfs_results(*names, *n, size);
+	*err = v ? 0 : -ENOMEM;
+	return v;
 }
 
 /* Copies what fits (sysfs values longer than our fields are cut, not refused). */
@@ -147,18 +142,9 @@ int uvfio_mdev_parents(struct uvfio_mdev_parent **out, size_t *count)
 
 	if (!out || !count)
 		return -EINVAL;
-	ret = list_dir(MDEV_BUS, &names, &n);
-	if (ret == -ENOENT) { /* no mdev support in this kernel: nothing to list */
-		names = NULL;
-		n = 0;
-	} else if (ret < 0) {
+	v = list_for(MDEV_BUS, &names, &n, sizeof(*v), &ret);
+	if (!v)
 		return ret;
-	}
-	v = calloc(n ? n : 1, sizeof(*v));
-	if (!v) {
-		free(names);
-		return -ENOMEM;
-	}
 	for (size_t i = 0; i < n; i++) {
 		char rel[PATH_MAX];
 		name_t *types;
@@ -168,9 +154,8 @@ int uvfio_mdev_parents(struct uvfio_mdev_parent **out, size_t *count)
 		snprintf(rel, sizeof(rel), MDEV_BUS "/%s/mdev_supported_types", names[i]);
 		if (list_dir(rel, &types, &nt) < 0)
 			continue; /* a parent going away while listed: no types */
-		v[i].types = calloc(nt ? nt : 1, sizeof(*v[i].types));
+		v[i].types = ksysfs_results(types, nt, sizeof(*v[i].types));
 		if (!v[i].types) {
-			free(types);
 			free(names);
 			uvfio_mdev_parents_free(v, n);
 			return -ENOMEM;
@@ -229,18 +214,9 @@ int uvfio_mdev_list(struct uvfio_mdev **out, size_t *count)
 
 	if (!out || !count)
 		return -EINVAL;
-	ret = list_dir(MDEV_DEVICES, &names, &n);
-	if (ret == -ENOENT) {
-		names = NULL;
-		n = 0;
-	} else if (ret < 0) {
+	v = list_for(MDEV_DEVICES, &names, &n, sizeof(*v), &ret);
+	if (!v)
 		return ret;
-	}
-	v = calloc(n ? n : 1, sizeof(*v));
-	if (!v) {
-		free(names);
-		return -ENOMEM;
-	}
 	for (size_t i = 0; i < n; i++)
 		if (uvfio_mdev_get(names[i], &v[k]) == 0)
 			k++;

@@ -248,3 +248,61 @@ int ksysfs_vfio_cdev(const char *dev, char *name, size_t len)
 	closedir(dir);
 	return ret;
 }
+
+void *ksysfs_results(void *names, size_t n, size_t size)
+{
+	void *v = calloc(n ? n : 1, size);
+
+	if (!v)
+		free(names);
+	return v;
+}
+
+static int cmp_slot(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+void *ksysfs_list(const char *rel, size_t width, bool (*keep)(const char *name, char *slot),
+		  size_t *count, int *err)
+{
+	char path[PATH_MAX];
+	char *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	DIR *dir;
+
+	*count = 0;
+	*err = 0;
+	if (snprintf(path, sizeof(path), "%s/%s", ksysfs_root(), rel) >= (int)sizeof(path)) {
+		*err = -ENAMETOOLONG;
+		return NULL;
+	}
+	dir = opendir(path);
+	if (!dir) {
+		*err = -errno;
+		return NULL;
+	}
+	while ((e = readdir(dir))) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			char *nv = realloc(v, ncap * width);
+
+			if (!nv) {
+				free(v);
+				closedir(dir);
+				*err = -ENOMEM;
+				return NULL;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		if (keep(e->d_name, v + n * width))
+			n++;
+	}
+	closedir(dir);
+	if (n)
+		qsort(v, n, width, cmp_slot);
+	*count = n;
+	return v;
+}

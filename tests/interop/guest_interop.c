@@ -21,67 +21,14 @@
 
 #include <uvfio/client.h>
 
+#include "../vm/guest_util.h"
+
 #define EDU "0000:00:05.0"
 #define EDU_MIG "0000:00:06.0"
 #define NVME "0000:00:07.0"
 #define EDU_MIG_MEM (1u << 20) /* run.sh serves edu-mig,mem=1M */
 
-static unsigned passed, failed;
 static const char *mode;
-
-static void result(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void result(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	ok ? passed++ : failed++;
-	printf("%s ", ok ? "PASS" : "FAIL");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-/* Runs a shell command, echoing its output with a prefix into the log and keeping it in out.
- * Returns its exit status (-1 if it did not exit). */
-static int run(const char *cmd, char *out, size_t len)
-{
-	char line[512];
-	size_t used = 0;
-	FILE *p;
-	int st;
-
-	out[0] = '\0';
-	p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	while (fgets(line, sizeof(line), p)) {
-		printf("  | %s", line);
-		if (used + strlen(line) < len) {
-			strcpy(out + used, line);
-			used += strlen(line);
-		}
-	}
-	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static bool sysfs_read(const char *bdf, const char *attr, char *buf, size_t len)
-{
-	char path[128];
-	FILE *f;
-	bool ok;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, attr);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	ok = fgets(buf, (int)len, f) != NULL;
-	fclose(f);
-	buf[strcspn(buf, "\n")] = '\0';
-	return ok;
-}
 
 /* The guest sees the device uvfio serves: IDs (NULL: any) and class in sysfs. */
 static bool step_visible(const char *bdf, const char *what, const char *ids, const char *class)
@@ -102,8 +49,7 @@ static bool step_visible(const char *bdf, const char *what, const char *ids, con
 static void step_edu_client(const char *bdf, const char *what)
 {
 	char cmd[160], out[8192];
-	unsigned np = 0, nf = 1;
-	const char *last;
+	unsigned np, nf;
 	int st;
 
 	snprintf(cmd, sizeof(cmd), "/bin/uvfio bind %s 2>&1", bdf);
@@ -113,13 +59,7 @@ static void step_edu_client(const char *bdf, const char *what)
 		return;
 	snprintf(cmd, sizeof(cmd), "/bin/uvfio-edu-client -v 'vfio:%s?iommu=%s' 2>&1", bdf, mode);
 	st = run(cmd, out, sizeof(out));
-	last = out;
-	for (const char *p = strstr(out, " passed, "); p; p = strstr(p + 1, " passed, "))
-		last = p;
-	while (last > out && last[-1] != '\n')
-		last--;
-	if (sscanf(last, "%u passed, %u failed", &np, &nf) != 2)
-		nf = 1;
+	parse_summary(out, &np, &nf);
 	result(st == 0 && np >= 20 && nf == 0,
 	       "%s: edu client through the vIOMMU (registers, factorial, INTx, MSI, DMA both ways, "
 	       "DMA interrupt): %u passed, %u failed (exit %d)",
@@ -132,13 +72,11 @@ static void step_edu_mig_mem(void)
 {
 	struct uvfio_handle *h = NULL;
 	struct uvfio_region_info ri;
-	char url[64];
 	uint32_t pattern[64], back[64];
 	ssize_t n = -1;
 	int ret;
 
-	snprintf(url, sizeof(url), "vfio:%s?iommu=%s", EDU_MIG, mode);
-	ret = uvfio_open(url, &h);
+	ret = open_vfio(EDU_MIG, mode, &h);
 	if (!ret)
 		ret = uvfio_get_region_info(h, 2, &ri);
 	result(!ret && ri.size == EDU_MIG_MEM, "edu-mig: BAR2 device memory of 0x%llx bytes (ret %d)",
@@ -203,6 +141,5 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[2], "nvme") == 0)
 		step_nvme();
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return summary();
 }

@@ -19,21 +19,7 @@
 
 #include <uvfio/client.h>
 
-static unsigned passed, failed;
-
-static void result(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void result(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	ok ? passed++ : failed++;
-	printf("%s ", ok ? "PASS" : "FAIL");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
+#include "../vm/guest_util.h"
 
 static int rd32(struct uvfio_handle *h, uint32_t bar, uint64_t off, uint32_t *v)
 {
@@ -47,17 +33,6 @@ static int wr32(struct uvfio_handle *h, uint32_t bar, uint64_t off, uint32_t v)
 	ssize_t n = uvfio_region_write(h, bar, off, &v, 4);
 
 	return n < 0 ? (int)n : n == 4 ? 0 : -EIO;
-}
-
-/* 1 if the eventfd fired within ms. */
-static int wait_efd(int efd, int ms)
-{
-	struct pollfd pfd = { .fd = efd, .events = POLLIN };
-	uint64_t cnt;
-
-	if (poll(&pfd, 1, ms) != 1)
-		return 0;
-	return read(efd, &cnt, sizeof(cnt)) == sizeof(cnt);
 }
 
 /* Before setup the server refuses BAR0 (as a real bus); uvfio_pci_setup() places want BARs. */
@@ -206,6 +181,5 @@ int main(int argc, char **argv)
 			check_nvme(h);
 		uvfio_close(h);
 	}
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return summary();
 }

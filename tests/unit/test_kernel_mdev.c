@@ -24,71 +24,12 @@
 #include "kernel/kernel_priv.h"
 #include "util/log.h"
 
+#include "fake_sysfs.h"
+
 #define MTTY "devices/virtual/mtty/mtty"
 #define GPU "devices/pci0000:00/0000:00:02.0"
 #define UUID_A "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"
 #define UUID_B "83b8f4f2-509f-382f-3c1e-e6bfe0fa1002"
-
-static char root[256];
-static char logbuf[8192];
-
-static void capture(int level, const char *msg, void *opaque)
-{
-	size_t used = strlen(logbuf);
-
-	(void)level, (void)opaque;
-	snprintf(logbuf + used, sizeof(logbuf) - used, "%s\n", msg);
-}
-
-static void mkdirs(const char *rel)
-{
-	char p[PATH_MAX];
-
-	snprintf(p, sizeof(p), "%s/%s", root, rel);
-	for (char *s = p + strlen(root) + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		mkdir(p, 0755);
-		*s = '/';
-	}
-	mkdir(p, 0755);
-}
-
-static void put(const char *rel, const char *content)
-{
-	char p[PATH_MAX];
-	FILE *f;
-
-	snprintf(p, sizeof(p), "%s/%s", root, rel);
-	f = fopen(p, "w");
-	assert_non_null(f);
-	fputs(content, f);
-	fclose(f);
-}
-
-static void get(const char *rel, char *buf, size_t len)
-{
-	char p[PATH_MAX];
-	FILE *f;
-	size_t n;
-
-	snprintf(p, sizeof(p), "%s/%s", root, rel);
-	f = fopen(p, "r");
-	assert_non_null(f);
-	n = fread(buf, 1, len - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-}
-
-static void link_to(const char *rel, const char *target_rel)
-{
-	char p[PATH_MAX], t[PATH_MAX];
-
-	snprintf(p, sizeof(p), "%s/%s", root, rel);
-	snprintf(t, sizeof(t), "%s/%s", root, target_rel);
-	assert_int_equal(symlink(t, p), 0);
-}
 
 /* A type with the attributes given (NULL: the driver has none). */
 static void add_type(const char *parent_dir, const char *id, const char *name, const char *desc,
@@ -138,14 +79,6 @@ static void add_instance(const char *parent_dir, const char *uuid, const char *t
 	snprintf(rel, sizeof(rel), "bus/mdev/devices/%s", uuid);
 	snprintf(target, sizeof(target), "%s/%s", parent_dir, uuid);
 	link_to(rel, target);
-}
-
-static void rm_rf(const char *dir)
-{
-	char cmd[PATH_MAX + 16];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
 }
 
 static int setup(void **state)

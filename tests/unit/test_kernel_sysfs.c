@@ -26,72 +26,7 @@
 #include "kernel/kernel_priv.h"
 #include "util/log.h"
 
-static char root[256];
-static char logbuf[8192];
-
-static void capture(int level, const char *msg, void *opaque)
-{
-	size_t used = strlen(logbuf);
-
-	(void)level, (void)opaque;
-	snprintf(logbuf + used, sizeof(logbuf) - used, "%s\n", msg);
-}
-
-static void path_of(char *out, size_t len, const char *rel)
-{
-	snprintf(out, len, "%s/%s", root, rel);
-}
-
-static void mkdirs(const char *rel)
-{
-	char p[PATH_MAX];
-
-	path_of(p, sizeof(p), rel);
-	for (char *s = p + strlen(root) + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		mkdir(p, 0755);
-		*s = '/';
-	}
-	mkdir(p, 0755);
-}
-
-static void put(const char *rel, const char *content)
-{
-	char p[PATH_MAX];
-	FILE *f;
-
-	path_of(p, sizeof(p), rel);
-	f = fopen(p, "w");
-	assert_non_null(f);
-	fputs(content, f);
-	fclose(f);
-}
-
-static void get(const char *rel, char *buf, size_t len)
-{
-	char p[PATH_MAX];
-	FILE *f;
-	size_t n;
-
-	path_of(p, sizeof(p), rel);
-	f = fopen(p, "r");
-	assert_non_null(f);
-	n = fread(buf, 1, len - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-}
-
-static void link_to(const char *rel, const char *target_rel)
-{
-	char p[PATH_MAX], t[PATH_MAX];
-
-	path_of(p, sizeof(p), rel);
-	path_of(t, sizeof(t), target_rel);
-	unlink(p);
-	assert_int_equal(symlink(t, p), 0);
-}
+#include "fake_sysfs.h"
 
 static void add_driver(const char *name)
 {
@@ -155,14 +90,6 @@ static void add_device(const char *bdf, const char *vendor, const char *device, 
 	}
 	if (driver)
 		set_driver(bdf, driver);
-}
-
-static void rm_rf(const char *dir)
-{
-	char cmd[PATH_MAX + 16];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
 }
 
 /*

@@ -30,7 +30,8 @@ link uvfio -I"$repo/tools/uvfio" -DHAVE_CMD_HOST -DUVFIO_VERSION='"vm"' "$repo"/
 if [ -f "$repo/examples/edu-client/edu_client.c" ]; then
 	link uvfio-edu-client "$repo/examples/edu-client/edu_client.c"
 fi
+# guest_util.c is not a program: the helpers every guest test links in.
 for t in "$repo"/tests/vm/guest_*.c "$repo"/tests/interop/guest_*.c; do
-	[ -f "$t" ] || continue
-	link "$(basename "$t" .c)" "$t"
+	[ -f "$t" ] && [ "$t" != "$repo/tests/vm/guest_util.c" ] || continue
+	link "$(basename "$t" .c)" "$t" "$repo/tests/vm/guest_util.c"
 done

@@ -27,6 +27,8 @@
 #include <uvfio/host.h>
 #include <uvfio/nvme.h>
 
+#include "guest_util.h"
+
 #define EDU1 "0000:00:03.0"
 #define EDU2 "0000:00:04.0"
 #define NVME "0000:00:05.0"
@@ -44,45 +46,7 @@
 #define EDU_BUF 0x40000
 #define XFER 2048 /* QEMU 7.2's edu aborts on a 4096-byte DMA */
 
-static unsigned passed, failed;
 static const char *mode, *autosel;
-
-static void result(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	ok ? passed++ : failed++;
-	printf("%s ", ok ? "PASS" : "FAIL");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-/* Runs a shell command; its output goes to out (and is echoed with a prefix). Exit status. */
-static int run(const char *cmd, char *out, size_t len)
-{
-	char line[512];
-	size_t used = 0;
-	FILE *p;
-	int st;
-
-	out[0] = '\0';
-	p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	while (fgets(line, sizeof(line), p)) {
-		printf("  | %s", line);
-		if (used + strlen(line) < len) {
-			strcpy(out + used, line);
-			used += strlen(line);
-		}
-	}
-	fflush(stdout);
-	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static void sysfs_driver(const char *bdf, char *buf, size_t len)
 {
@@ -97,21 +61,6 @@ static void sysfs_driver(const char *bdf, char *buf, size_t len)
 	}
 	target[n] = '\0';
 	snprintf(buf, len, "%s", strrchr(target, '/') + 1);
-}
-
-static unsigned long sysfs_hex(const char *bdf, const char *attr)
-{
-	char path[128], buf[64] = "";
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, attr);
-	f = fopen(path, "r");
-	if (f) {
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = '\0';
-		fclose(f);
-	}
-	return strtoul(buf, NULL, 16);
 }
 
 static int rd32(struct uvfio_handle *h, uint64_t off, uint32_t *v)
@@ -160,14 +109,6 @@ static int enable_master(struct uvfio_handle *h)
 
 	cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
 	return ret ? ret : uvfio_config_write(h, PCI_COMMAND, &cmd, 2);
-}
-
-static int open_dev(const char *bdf, struct uvfio_handle **h)
-{
-	char url[64];
-
-	snprintf(url, sizeof(url), "vfio:%s?iommu=%s", bdf, mode);
-	return uvfio_open(url, h);
 }
 
 static void fill(uint8_t *p, size_t n, uint8_t seed)
@@ -223,8 +164,7 @@ static void step_select(void)
 static void step_edu_client(void)
 {
 	char cmd[128], out[8192];
-	unsigned np = 0, nf = 1;
-	const char *last;
+	unsigned np, nf;
 	int st;
 
 	if (access("/bin/uvfio-edu-client", X_OK) != 0) {
@@ -233,13 +173,7 @@ static void step_edu_client(void)
 	}
 	snprintf(cmd, sizeof(cmd), "/bin/uvfio-edu-client -v vfio:%s?iommu=%s 2>&1", EDU1, mode);
 	st = run(cmd, out, sizeof(out));
-	last = out;
-	for (const char *p = strstr(out, " passed, "); p; p = strstr(p + 1, " passed, "))
-		last = p;
-	while (last > out && last[-1] != '\n')
-		last--;
-	if (sscanf(last, "%u passed, %u failed", &np, &nf) != 2)
-		nf = 1;
+	parse_summary(out, &np, &nf);
 	result(st == 0 && np > 0 && nf == 0,
 	       "edu client over kernel VFIO (%s): %u passed, %u failed (exit %d)", mode, np, nf,
 	       st);
@@ -262,9 +196,9 @@ static void step_shared_ioas(void)
 	uint32_t id1 = 0, id2 = 0;
 	int ret;
 
-	ret = open_dev(EDU1, &h1);
+	ret = open_vfio(EDU1, mode, &h1);
 	if (!ret)
-		ret = open_dev(EDU2, &h2);
+		ret = open_vfio(EDU2, mode, &h2);
 	result(!ret, "two edus open through %s (ret %d)", mode, ret);
 	if (ret)
 		goto out;
@@ -357,16 +291,6 @@ out:
 	uvfio_close(h2);
 }
 
-static int wait_efd(int efd, int ms)
-{
-	struct pollfd pfd = { .fd = efd, .events = POLLIN };
-	uint64_t cnt;
-
-	if (poll(&pfd, 1, ms) != 1)
-		return 0;
-	return read(efd, &cnt, sizeof(cnt)) == sizeof(cnt);
-}
-
 /* INTx is level-triggered and automasked: an unmask while the line is still high fires again. */
 static void step_intx_unmask(struct uvfio_handle *h)
 {
@@ -401,7 +325,7 @@ static void step_features_reset(void)
 {
 	struct uvfio_device_info info;
 	struct uvfio_handle *h = NULL;
-	int ret = open_dev(EDU1, &h), r1, r2, rr;
+	int ret = open_vfio(EDU1, mode, &h), r1, r2, rr;
 
 	if (ret) {
 		result(false, "edu open for features (ret %d)", ret);
@@ -466,7 +390,7 @@ static void step_nvme(void)
 	FILE *f;
 	int ret, msix;
 
-	ret = open_dev(NVME, &h);
+	ret = open_vfio(NVME, mode, &h);
 	result(!ret, "NVMe open (ret %d)", ret);
 	if (ret)
 		return;
@@ -599,7 +523,7 @@ static void step_group_bind(void)
 	result(st == 0 && strcmp(d1, "vfio-pci") == 0 && strcmp(d2, "vfio-pci") == 0,
 	       "uvfio bind --group binds the whole group (e1000 now on %s, edu on %s, exit %d)", d1,
 	       d2, st);
-	ret = open_dev(EDU_SHARED, &h);
+	ret = open_vfio(EDU_SHARED, mode, &h);
 	if (!ret)
 		ret = rd32(h, REG_ID, &id);
 	result(!ret && id == EDU_ID, "the edu of the now viable group works (ID 0x%08x, ret %d)",
@@ -654,6 +578,5 @@ int main(int argc, char **argv)
 	step_nvme_driver();
 	step_group_bind();
 	step_cli_unbind(nvme_driver);
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return summary();
 }

@@ -31,6 +31,8 @@
 
 #include "util/vfio_compat.h"
 
+#include "guest_util.h"
+
 #define PARENT "/sys/class/mdev_bus/mtty"
 #define TYPE_AVAIL PARENT "/mdev_supported_types/mtty-1/available_instances"
 #define UUID_A "5a3c1f0e-2d4b-4e6a-8c9d-00000000000a"
@@ -48,51 +50,22 @@
 #define SCR 7
 #define LSR_DR 0x01
 
-static unsigned passed, failed;
 static const char *mode, *autosel;
 static char uuid_b[UVFIO_MDEV_UUID_LEN];
 static char url_a[96], url_b[96];
 
-static void result(bool ok, const char *fmt, ...)
+/* Runs a shell command built from fmt, with its stderr, through run(). */
+static int runf(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int runf(char *out, size_t len, const char *fmt, ...)
 {
+	char cmd[512];
 	va_list ap;
-
-	ok ? passed++ : failed++;
-	printf("%s ", ok ? "PASS" : "FAIL");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-/* Runs a shell command (stderr too); its output goes to out, echoed with a prefix. */
-static int run(char *out, size_t len, const char *fmt, ...)
-{
-	char cmd[512], line[512];
-	size_t used = 0;
-	va_list ap;
-	FILE *p;
-	int st;
 
 	va_start(ap, fmt);
 	vsnprintf(cmd, sizeof(cmd) - 8, fmt, ap);
 	va_end(ap);
 	strcat(cmd, " 2>&1");
-	out[0] = '\0';
-	p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	while (fgets(line, sizeof(line), p)) {
-		printf("  | %s", line);
-		if (used + strlen(line) < len) {
-			strcpy(out + used, line);
-			used += strlen(line);
-		}
-	}
-	fflush(stdout);
-	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return run(cmd, out, len);
 }
 
 static long read_long(const char *path)
@@ -206,28 +179,28 @@ static void step_cli_create(long *avail0)
 	int rc;
 
 	*avail0 = read_long(TYPE_AVAIL);
-	rc = run(out, sizeof(out), "uvfio list");
+	rc = runf(out, sizeof(out), "uvfio list");
 	result(rc == 0 && strstr(out, "mtty-1") && strstr(out, "Single port serial") &&
 		       strstr(out, "vfio-pci"),
 	       "uvfio list shows parent mtty with type mtty-1 (%ld available)", *avail0);
-	rc = run(out, sizeof(out), "uvfio mdev create mtty mtty-1 %s", UUID_A);
+	rc = runf(out, sizeof(out), "uvfio mdev create mtty mtty-1 %s", UUID_A);
 	result(rc == 0 && strstr(out, UUID_A) && exists("/sys/bus/mdev/devices/%s", UUID_A),
 	       "uvfio mdev create mtty mtty-1 UUID makes /sys/bus/mdev/devices/UUID");
-	rc = run(out, sizeof(out), "uvfio mdev create mtty mtty-1");
+	rc = runf(out, sizeof(out), "uvfio mdev create mtty mtty-1");
 	if (rc == 0)
 		snprintf(uuid_b, sizeof(uuid_b), "%.36s", out);
 	result(rc == 0 && uvfio_mdev_parse_uuid(uuid_b, uuid_b) == 0 &&
 		       exists("/sys/bus/mdev/devices/%s", uuid_b),
 	       "uvfio mdev create without UUID picks one (%s)", uuid_b);
 	avail = read_long(TYPE_AVAIL);
-	rc = run(out, sizeof(out), "uvfio list");
+	rc = runf(out, sizeof(out), "uvfio list");
 	result(rc == 0 && strstr(out, UUID_A) && strstr(out, uuid_b) && avail == *avail0 - 2,
 	       "uvfio list shows both instances; available_instances %ld -> %ld", *avail0, avail);
-	rc = run(out, sizeof(out), "uvfio mdev create mtty mtty-9");
+	rc = runf(out, sizeof(out), "uvfio mdev create mtty mtty-9");
 	result(rc == 1 && strstr(out, "no type \"mtty-9\""), "unknown type refused (exit %d)", rc);
-	rc = run(out, sizeof(out), "uvfio mdev create mtty mtty-1 %s", UUID_A);
+	rc = runf(out, sizeof(out), "uvfio mdev create mtty mtty-1 %s", UUID_A);
 	result(rc == 1 && strstr(out, "already exists"), "taken UUID refused (exit %d)", rc);
-	rc = run(out, sizeof(out), "uvfio mdev create mtty");
+	rc = runf(out, sizeof(out), "uvfio mdev create mtty");
 	result(rc == 2, "uvfio mdev create without TYPE is a usage error (exit %d)", rc);
 }
 
@@ -263,7 +236,7 @@ static void step_open(void)
 	result(h && strcmp(uvfio_backend_name(h), want) == 0, "vfio:UUID picks %s", want);
 	if (h)
 		uvfio_close(h);
-	rc = run(out, sizeof(out), "uvfio info %s", url_a);
+	rc = runf(out, sizeof(out), "uvfio info %s", url_a);
 	result(rc == 0 && strstr(out, "4348"), "uvfio info on an mdev (no PCI sysfs) works");
 }
 
@@ -278,7 +251,7 @@ static void step_migrate(bool precopy)
 		result(false, "state put into A");
 		return;
 	}
-	rc = run(out, sizeof(out), "uvfio migrate %s %s --json%s", url_a, url_b,
+	rc = runf(out, sizeof(out), "uvfio migrate %s %s --json%s", url_a, url_b,
 		 precopy ? "" : " --no-precopy");
 	const char *bytes = strstr(out, "\"device_bytes\":");
 	long nbytes = bytes ? strtol(bytes + 15, NULL, 10) : -1;
@@ -303,7 +276,7 @@ static void step_save_load(void)
 		result(false, "state put into A");
 		return;
 	}
-	rc = run(out, sizeof(out), "uvfio save %s /tmp/mtty.bin", url_a);
+	rc = runf(out, sizeof(out), "uvfio save %s /tmp/mtty.bin", url_a);
 	stat("/tmp/mtty.bin", &st);
 	fd = open("/tmp/mtty.bin", O_RDONLY);
 	memset(head, 0, sizeof(head));
@@ -315,20 +288,20 @@ static void step_save_load(void)
 	result(rc == 0 && st.st_size == MTTY_STREAM && memcmp(head, magic, 8) == 0,
 	       "uvfio save: %lld bytes, mtty's own data (its magic, no uvfio header)",
 	       (long long)st.st_size);
-	rc = run(out, sizeof(out), "uvfio load %s /tmp/mtty.bin", url_b);
+	rc = runf(out, sizeof(out), "uvfio load %s /tmp/mtty.bin", url_b);
 	result(rc == 0 && check_state(url_b, &u, detail, sizeof(detail)),
 	       "uvfio load into B gives A's state (%s)", detail);
 	/* Not mtty's data (its magic zeroed): mtty's resume write answers EFAULT; one byte more
 	 * than a port's data: ENOMEM. Errnos that do not name the cause (docs/kernel.md). */
-	rc = run(out, sizeof(out), "head -c 60 /dev/zero >/tmp/zero.bin && "
+	rc = runf(out, sizeof(out), "head -c 60 /dev/zero >/tmp/zero.bin && "
 		 "uvfio load %s /tmp/zero.bin", url_b);
 	result(rc == 1 && strstr(out, "Bad address"), "another driver's 60 bytes: mtty says EFAULT");
-	rc = run(out, sizeof(out), "head -c 61 /dev/zero >/tmp/long.bin && "
+	rc = runf(out, sizeof(out), "head -c 61 /dev/zero >/tmp/long.bin && "
 		 "uvfio load %s /tmp/long.bin", url_b);
 	result(rc == 1 && strstr(out, "Cannot allocate memory"),
 	       "61 bytes into a one-port mtty: mtty says ENOMEM");
 	/* A short stream: mtty's RESUMING -> STOP refuses to load it. */
-	rc = run(out, sizeof(out), "head -c 40 /tmp/mtty.bin >/tmp/short.bin && "
+	rc = runf(out, sizeof(out), "head -c 40 /tmp/mtty.bin >/tmp/short.bin && "
 		 "uvfio load %s /tmp/short.bin", url_b);
 	result(rc == 1 && strstr(out, "cannot load"), "a truncated mtty stream is refused");
 }
@@ -638,17 +611,17 @@ static void step_mixed(void)
 	}
 	for (int i = 0; i < 100 && !exists("%s", "/tmp/edu-mig.sock"); i++)
 		usleep(50000);
-	rc = run(out, sizeof(out), "uvfio load /tmp/edu-mig.sock /tmp/mtty.bin");
+	rc = runf(out, sizeof(out), "uvfio load /tmp/edu-mig.sock /tmp/mtty.bin");
 	result(rc == 1 && strstr(out, "kernel VFIO device's own driver data"),
 	       "mtty's saved state into a vfio-user edu-mig: refused, saying why (exit %d)", rc);
-	rc = run(out, sizeof(out), "uvfio save /tmp/edu-mig.sock /tmp/edu.bin && "
+	rc = runf(out, sizeof(out), "uvfio save /tmp/edu-mig.sock /tmp/edu.bin && "
 		 "uvfio load %s /tmp/edu.bin", url_b);
 	result(rc == 1 && strstr(out, "is a uvfio migration stream") &&
 		       strstr(out, "\"edu-mig\""),
 	       "edu-mig's saved state into the mtty: refused, naming the stream's device (exit %d)",
 	       rc);
 	/* Device to device: no up-front check, the destination refuses the first write. */
-	rc = run(out, sizeof(out), "uvfio migrate %s /tmp/edu-mig.sock", url_a);
+	rc = runf(out, sizeof(out), "uvfio migrate %s /tmp/edu-mig.sock", url_a);
 	result(rc == 1 && strstr(out, "writing device data"),
 	       "uvfio migrate mtty -> edu-mig fails at the destination's first write (exit %d)", rc);
 	if (pid > 0) {
@@ -662,13 +635,13 @@ static void step_remove(long avail0)
 	char out[1024];
 	int rc1, rc2, rc3;
 
-	rc1 = run(out, sizeof(out), "uvfio mdev remove %s", UUID_A);
-	rc2 = run(out, sizeof(out), "uvfio mdev remove %s", uuid_b);
+	rc1 = runf(out, sizeof(out), "uvfio mdev remove %s", UUID_A);
+	rc2 = runf(out, sizeof(out), "uvfio mdev remove %s", uuid_b);
 	result(rc1 == 0 && rc2 == 0 && !exists("/sys/bus/mdev/devices/%s", UUID_A) &&
 		       !exists("/sys/bus/mdev/devices/%s", uuid_b) &&
 		       read_long(TYPE_AVAIL) == avail0,
 	       "uvfio mdev remove: both gone, available_instances back to %ld", avail0);
-	rc3 = run(out, sizeof(out), "uvfio mdev remove %s", UUID_A);
+	rc3 = runf(out, sizeof(out), "uvfio mdev remove %s", UUID_A);
 	result(rc3 == 1 && strstr(out, "no mediated device"), "removing it again: exit %d", rc3);
 }
 
@@ -704,6 +677,5 @@ int main(int argc, char **argv)
 		step_mixed();
 	}
 	step_remove(avail0);
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return summary();
 }

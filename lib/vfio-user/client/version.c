@@ -85,18 +85,26 @@ static int get_bool(json_object *obj, const char *key, bool *out)
 	return 0;
 }
 
+/* A capability that is an object: 1 and *out, 0 if the server did not send it, -EPROTO. */
+static int get_object(json_object *caps, const char *key, json_object **out)
+{
+	if (!json_object_object_get_ex(caps, key, out))
+		return 0;
+	if (!json_object_is_type(*out, json_type_object)) {
+		log_err("vfio-user: server capability %s is not an object", key);
+		return -EPROTO;
+	}
+	return 1;
+}
+
 static int parse_twin(json_object *caps, struct vfu_peer_caps *peer)
 {
 	json_object *twin;
 	uint64_t idx = UINT32_MAX;
-	int ret;
+	int ret = get_object(caps, "twin_socket", &twin);
 
-	if (!json_object_object_get_ex(caps, "twin_socket", &twin))
-		return 0;
-	if (!json_object_is_type(twin, json_type_object)) {
-		log_err("vfio-user: server capability twin_socket is not an object");
-		return -EPROTO;
-	}
+	if (ret <= 0)
+		return ret;
 	ret = get_bool(twin, "supported", &peer->twin_socket);
 	if (ret < 0 || !peer->twin_socket)
 		return ret;
@@ -115,14 +123,10 @@ static int parse_uvfio(json_object *caps, struct vfu_peer_caps *peer)
 {
 	json_object *u;
 	uint64_t xfer = 0;
-	int ret;
+	int ret = get_object(caps, "uvfio", &u);
 
-	if (!json_object_object_get_ex(caps, "uvfio", &u))
-		return 0;
-	if (!json_object_is_type(u, json_type_object)) {
-		log_err("vfio-user: server capability uvfio is not an object");
-		return -EPROTO;
-	}
+	if (ret <= 0)
+		return ret;
 	ret = get_bool(u, "precopy_info", &peer->precopy_info);
 	/* No more than we proposed. */
 	if (ret == 0)
