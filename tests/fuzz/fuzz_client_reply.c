@@ -6,8 +6,8 @@
  * with a bare success reply and request number `skip` with the fuzzed bytes, then hangs up.
  * Those bytes may hold the server's own DMA_READ/DMA_WRITE requests before (or instead of) the
  * reply: byte 1 bit 0 attaches an IOAS with 64 KiB mapped at 0x10000 for them to reach.
- * Byte 1 bit 1 patches msg_id and cmd of the first message to match the request (so the
- * fuzzer reaches the payload checks), bits 2-3 are skip. Replies covered: device, region and
+ * Byte 1 bit 1 patches msg_id and cmd of every reply-type message to match the request (so
+ * the fuzzer reaches the payload checks), bits 2-3 are skip. Replies covered: device, region and
  * irq info, region read/write, DEVICE_FEATURE (migration, states, precopy info, data size,
  * dirty logging), MIG_DATA_READ/WRITE, SET_IRQS, reset. The client must reject what is
  * malformed and never crash, leak or read out of bounds.
@@ -58,15 +58,22 @@ static int read_msg(int fd, struct vfu_hdr *hdr)
 	return 0;
 }
 
+/* Patch msg_id and cmd of every reply-type message in the bytes (walking their msg_size). */
 static void send_patched(int fd, const struct vfu_hdr *req, const struct script *s)
 {
 	uint8_t *copy = malloc(s->size ? s->size : 1);
 
 	memcpy(copy, s->data, s->size);
-	if (s->patch && s->size >= sizeof(struct vfu_hdr)) {
-		struct vfu_hdr *h = (struct vfu_hdr *)copy;
-		h->msg_id = req->msg_id;
-		h->cmd = req->cmd;
+	for (size_t off = 0; s->patch && off + sizeof(struct vfu_hdr) <= s->size;) {
+		struct vfu_hdr h;
+
+		memcpy(&h, copy + off, sizeof(h));
+		if ((h.flags & VFU_F_TYPE_MASK) == VFU_F_TYPE_REPLY) {
+			h.msg_id = req->msg_id;
+			h.cmd = req->cmd;
+			memcpy(copy + off, &h, sizeof(h));
+		}
+		off += h.msg_size > sizeof(h) ? h.msg_size : sizeof(h);
 	}
 	if (write(fd, copy, s->size) < 0) {
 		/* the client may have given up already */

@@ -46,7 +46,7 @@ static void setup(void)
 
 	uvfio_log_set_level(0);
 	uvfio_register_builtin_drivers();
-	if (uvfio_pci_create("edu-mig,mem=64K", &pdev))
+	if (uvfio_pci_create("edu-mig,mem=4K", &pdev))
 		abort();
 	dev = uvfio_pci_to_device(pdev);
 	memfd = memfd_create("ram", MFD_CLOEXEC);
