@@ -2,9 +2,10 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+TSAN_BUILD ?= build-tsan
 MESON_TEST = meson test --print-errorlogs --num-processes 2
 
-.PHONY: all deps build demo check check-unit check-asan check-vm bench fuzz clean
+.PHONY: all deps build demo check check-unit check-asan check-tsan check-vm bench fuzz clean
 
 all: build
 
@@ -31,10 +32,20 @@ check-asan: deps $(ASAN_BUILD)/build.ninja
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		$(MESON_TEST) -C $(ASAN_BUILD)
 
+# ThreadSanitizer over the tests in meson suite 'threads' (listed in tests/unit/meson.build and
+# tests/integration/meson.build). Suppressions, each with its reason: tests/tsan.supp.
+$(TSAN_BUILD)/build.ninja:
+	CC=clang meson setup $(TSAN_BUILD) -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug
+
+check-tsan: deps $(TSAN_BUILD)/build.ninja
+	ninja -C $(TSAN_BUILD)
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+		$(MESON_TEST) -C $(TSAN_BUILD) --suite threads
+
 check-vm: build
 	@tests/vm/run.sh $(BUILD)
 
-check: check-unit check-asan
+check: check-unit check-asan check-tsan
 	@if [ -x tests/vm/run.sh ]; then $(MAKE) --no-print-directory check-vm; fi
 	@if [ -x tests/fuzz/run.sh ]; then tests/fuzz/run.sh $(FUZZ_BUILD) smoke; fi
 
@@ -45,4 +56,4 @@ fuzz: deps
 	@tests/fuzz/run.sh $(FUZZ_BUILD) long
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD)
