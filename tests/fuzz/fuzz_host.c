@@ -25,9 +25,9 @@
 #include "kernel/kernel_priv.h"
 
 #define BDF "0000:00:03.0"
-#define NFIELDS 9
+#define NFIELDS 10
 
-static char root[64], tree[128], alias_path[128];
+static char root[64], tree[128], alias_path[128], state_dir[128];
 
 static void must(int ok)
 {
@@ -40,7 +40,7 @@ static void put_file(const char *path, const uint8_t *data, size_t len)
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
 	must(fd >= 0);
-	must(write(fd, data, len) == (ssize_t)len);
+	must(!len || write(fd, data, len) == (ssize_t)len);
 	close(fd);
 }
 
@@ -53,6 +53,7 @@ static void setup(void)
 	must(mkdtemp(root) != NULL);
 	snprintf(tree, sizeof(tree), "%s/sys", root);
 	snprintf(alias_path, sizeof(alias_path), "%s/modules.alias", root);
+	snprintf(state_dir, sizeof(state_dir), "%s/state", root);
 	must(mkdir(tree, 0700) == 0);
 	snprintf(p, sizeof(p), "%s/bus", tree);
 	must(mkdir(p, 0700) == 0);
@@ -62,13 +63,28 @@ static void setup(void)
 	must(mkdir(p, 0700) == 0);
 	snprintf(p, sizeof(p), "%s/bus/pci/devices/" BDF, tree);
 	must(mkdir(p, 0700) == 0);
+	/* What bind writes to: vfio-pci's bind/unbind/new_id, drivers_probe, driver_override. */
+	snprintf(p, sizeof(p), "%s/bus/pci/drivers", tree);
+	must(mkdir(p, 0700) == 0);
+	snprintf(p, sizeof(p), "%s/bus/pci/drivers/vfio-pci", tree);
+	must(mkdir(p, 0700) == 0);
+	snprintf(p, sizeof(p), "%s/bus/pci/drivers/vfio-pci/bind", tree);
+	put_file(p, NULL, 0);
+	snprintf(p, sizeof(p), "%s/bus/pci/drivers/vfio-pci/unbind", tree);
+	put_file(p, NULL, 0);
+	snprintf(p, sizeof(p), "%s/bus/pci/drivers/vfio-pci/new_id", tree);
+	put_file(p, NULL, 0);
+	snprintf(p, sizeof(p), "%s/bus/pci/drivers_probe", tree);
+	put_file(p, NULL, 0);
+	snprintf(p, sizeof(p), "%s/bus/pci/devices/" BDF "/driver_override", tree);
+	put_file(p, NULL, 0);
 	snprintf(p, sizeof(p), "%s/kernel", tree);
 	must(mkdir(p, 0700) == 0);
 	snprintf(p, sizeof(p), "%s/kernel/iommu_groups", tree);
 	must(mkdir(p, 0700) == 0);
 	must(uvfio_host_configure(&(struct uvfio_host_config){
-		.sysfs_root = tree, .modules_alias = alias_path, .state_dir = root,
-		.modprobe = "/bin/false" }) == 0);
+		.sysfs_root = tree, .modules_alias = alias_path, .state_dir = state_dir,
+		.modprobe = "/bin/true" }) == 0);
 }
 
 /* A link name from fuzz bytes: only characters that cannot leave the tree. */
@@ -159,6 +175,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	set_group(group, flen[5] && (f[5][0] & 1));
 	set_link("driver", "bus/pci/drivers", driver);
 	put_file(alias_path, f[7], flen[7]);
+	mkdir(state_dir, 0700);
+	snprintf(p, sizeof(p), "%s/" BDF, state_dir);
+	put_file(p, f[8], flen[8]);
 
 	if (uvfio_host_parse_bdf(bdf_in, bdf) == 0 && strlen(bdf) != 12)
 		abort();
@@ -168,13 +187,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)uvfio_host_best_driver(BDF, best, 4);
 	if (uvfio_host_list(&list, &count) == 0)
 		free(list);
+	(void)uvfio_host_bind(BDF, (flen[0] && (f[0][0] & 1)) ? UVFIO_HOST_BIND_GROUP : 0);
+	(void)uvfio_host_unbind(BDF);
 
 	memset(&info, 0, sizeof(info));
-	if (flen[8] >= 4) {
+	if (flen[9] >= 4) {
 		uint32_t first;
 
-		memcpy(&first, f[8], 4);
-		(void)kdev_parse_region_caps(f[8], flen[8], first % 512, &info);
+		memcpy(&first, f[9], 4);
+		(void)kdev_parse_region_caps(f[9], flen[9], first % 512, &info);
 	}
 	clear_group(group);
 	return 0;

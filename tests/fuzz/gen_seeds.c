@@ -643,13 +643,14 @@ static void text_seeds(void)
 	TEXT("fuzz_cli_parse", "region", 0, "bar0");
 	TEXT("fuzz_cli_parse", "number", 0, "0x1000");
 
-	/* fuzz_host: BDF, modalias, vendor, device, class, group, driver, modules.alias, caps */
+	/* fuzz_host: BDF, modalias, vendor, device, class, group, driver, modules.alias, the
+	 * previous driver bind recorded, region-info caps */
 	static const char host[] =
 		"00:03.0\0pci:v00008086d00001234sv00001AF4sd00001100bc02sc00i00\n\0"
 		"0x8086\n\0" "0x1234\n\0" "0x020000\n\0" "7\0" "e1000e\0"
 		"alias vfio_pci:v00008086d00001234sv*sd*bc*sc*i* mlx5_vfio_pci\n"
 		"alias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci\n"
-		"alias pci:v00008086d*sv*sd*bc*sc*i* e1000e\n\0";
+		"alias pci:v00008086d*sv*sd*bc*sc*i* e1000e\n\0" "e1000e\n\0";
 	struct {
 		struct vfio_region_info ri;
 		struct vfio_region_info_cap_sparse_mmap sp;

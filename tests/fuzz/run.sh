@@ -66,6 +66,10 @@ run_one() {
 		args=(-max_total_time="${FUZZ_SECONDS:-60}")
 		[ -n "${FUZZ_MAX_RUNS:-}" ] && args+=(-runs="$FUZZ_MAX_RUNS")
 	else
+		# libFuzzer adds new inputs to the first directory: a scratch one, never the seeds.
+		rm -rf "$build/smoke-corpus/$name"
+		mkdir -p "$build/smoke-corpus/$name"
+		dirs=("$build/smoke-corpus/$name" "${dirs[@]}")
 		args=(-runs="${FUZZ_RUNS:-2000}" -seed=1)
 	fi
 	start=$(date +%s)
