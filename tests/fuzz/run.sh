@@ -49,9 +49,11 @@ if [ ${#targets[@]} -eq 0 ]; then
 		[ -f "$t" ] && [ -x "$t" ] && targets+=("$(basename "$t")")
 	done
 fi
-results="$build/fuzz-results"
+# Per invocation, so that two runs on one build directory (a campaign and a smoke) keep apart.
+results="$build/fuzz-results.$$"
 rm -rf "$results"
 mkdir -p "$results"
+trap 'rm -rf "$results"' EXIT
 
 # One target; writes "name status execs edges seconds" to $results/name.
 run_one() {
