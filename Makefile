@@ -2,11 +2,12 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+TSAN_BUILD ?= build-tsan
 MESON_TEST = meson test --print-errorlogs --num-processes 2
 # Guest/interop tests that cannot run for want of an asset are listed here for check's summary.
 export UVFIO_NOT_RUN_FILE ?= $(abspath $(BUILD))/not-run.txt
 
-.PHONY: all deps build demo check check-unit check-asan check-vm check-interop vm-assets bench fuzz clean
+.PHONY: all deps build demo check check-unit check-asan check-tsan check-vm check-interop vm-assets bench fuzz clean
 
 all: build
 
@@ -33,6 +34,17 @@ check-asan: deps $(ASAN_BUILD)/build.ninja
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		$(MESON_TEST) -C $(ASAN_BUILD)
 
+# ThreadSanitizer over the tests in meson suite 'threads' (listed in tests/unit/meson.build and
+# tests/integration/meson.build), built with gcc (the tests' packed wire structs need no clang
+# warning exceptions). Suppressions, each with its reason: tests/tsan.supp.
+$(TSAN_BUILD)/build.ninja:
+	CC=gcc meson setup $(TSAN_BUILD) -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug
+
+check-tsan: deps $(TSAN_BUILD)/build.ninja
+	ninja -C $(TSAN_BUILD)
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+		$(MESON_TEST) -C $(TSAN_BUILD) --suite threads
+
 check-vm: build
 	@tests/vm/run.sh $(BUILD)
 
@@ -46,7 +58,7 @@ vm-assets:
 	@scripts/assets.sh build
 
 # The last lines say which tests did not run for want of an asset (CI=true: that fails instead).
-check: check-unit check-asan
+check: check-unit check-asan check-tsan
 	@rm -f $(UVFIO_NOT_RUN_FILE)
 	@$(MAKE) --no-print-directory check-vm
 	@$(MAKE) --no-print-directory check-interop
@@ -60,4 +72,4 @@ fuzz: deps
 	@tests/fuzz/run.sh $(FUZZ_BUILD) long
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD)

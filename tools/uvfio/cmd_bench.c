@@ -388,22 +388,12 @@ static int run(const struct bench_cfg *c)
 	return ret;
 }
 
-static bool parse_size(const char *s, uint32_t *out)
+/* A size with K/M/G (parse.c's parse_size), from 1 byte to 1 GiB. */
+static bool parse_size32(const char *s, uint32_t *out)
 {
-	char *end;
-	unsigned long long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *s == '-')
-		return false;
-	if (*end == 'k' || *end == 'K')
-		v <<= 10, end++;
-	else if (*end == 'm' || *end == 'M')
-		v <<= 20, end++;
-	else if (*end == 'g' || *end == 'G')
-		v <<= 30, end++;
-	if (*end || !v || v > (1u << 30))
+	if (!parse_size(s, &v) || !v || v > (1u << 30))
 		return false;
 	*out = (uint32_t)v;
 	return true;
@@ -451,7 +441,7 @@ int cmd_bench(int argc, char **argv)
 				return usage_error("bench", "bad --rw '%s'", optarg);
 			break;
 		case 'b':
-			if (!parse_size(optarg, &c.bs))
+			if (!parse_size32(optarg, &c.bs))
 				return usage_error("bench", "bad --bs '%s'", optarg);
 			break;
 		case 'q':
@@ -482,7 +472,7 @@ int cmd_bench(int argc, char **argv)
 		case 'z': {
 			uint32_t mb;
 
-			if (!parse_size(optarg, &mb))
+			if (!parse_size32(optarg, &mb))
 				return usage_error("bench", "bad --size '%s' (up to 1G)", optarg);
 			c.size = mb;
 			break;

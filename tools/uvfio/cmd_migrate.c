@@ -25,17 +25,12 @@
 #include <uvfio/uvfio.h>
 
 #include "commands.h"
+#include "parse.h"
 
 #define EXIT_MISMATCH 3 /* --verify found a difference */
 #define MAX_MEM 16
 #define MAX_WRITES 64
 #define VERIFY_BAR0_BYTES 256u
-
-struct reg_write {
-	uint32_t region;
-	uint64_t offset, value;
-	unsigned width;
-};
 
 struct migrate_args {
 	const char *src_url, *dst_url;
@@ -82,77 +77,6 @@ static void migrate_help(void)
 	       "Progress goes to stderr when it is a terminal. Exit: 0 migrated, 1 failed (SRC is\n"
 	       "running again), 2 bad usage, 3 --verify found a difference.\n",
 	       UVFIO_MIGRATE_MAX_ROUNDS, VERIFY_BAR0_BYTES);
-}
-
-/* SIZE with an optional K, M or G (powers of 1024). */
-static bool parse_size(const char *s, uint64_t *out)
-{
-	char num[32];
-	size_t n = strlen(s);
-	unsigned shift = 0;
-	uint64_t v;
-
-	if (!n || n >= sizeof(num))
-		return false;
-	memcpy(num, s, n + 1);
-	switch (num[n - 1]) {
-	case 'k': case 'K': shift = 10; break;
-	case 'm': case 'M': shift = 20; break;
-	case 'g': case 'G': shift = 30; break;
-	default: break;
-	}
-	if (shift)
-		num[n - 1] = '\0';
-	if (!parse_u64(num, &v) || v > (UINT64_MAX >> shift))
-		return false;
-	*out = v << shift;
-	return true;
-}
-
-static bool parse_mem(const char *s, struct uvfio_dirty_range *r)
-{
-	char size[32];
-	const char *at = strchr(s, '@');
-
-	if (!at || (size_t)(at - s) >= sizeof(size))
-		return false;
-	memcpy(size, s, (size_t)(at - s));
-	size[at - s] = '\0';
-	return parse_size(size, &r->length) && parse_u64(at + 1, &r->iova) && r->length &&
-	       !(r->length % 4096) && !(r->iova % 4096) && r->iova + r->length > r->iova;
-}
-
-/* REGION:OFF=VAL[/W] */
-static bool parse_write(const char *s, struct reg_write *w)
-{
-	char buf[128], *colon, *eq, *slash;
-	uint64_t width = 4;
-	int region;
-
-	if (strlen(s) >= sizeof(buf))
-		return false;
-	strcpy(buf, s);
-	colon = strchr(buf, ':');
-	eq = colon ? strchr(colon, '=') : NULL;
-	if (!colon || !eq)
-		return false;
-	*colon = *eq = '\0';
-	slash = strchr(eq + 1, '/');
-	if (slash) {
-		*slash = '\0';
-		if (!parse_u64(slash + 1, &width))
-			return false;
-	}
-	region = parse_region(buf);
-	if (region < 0 || !parse_u64(colon + 1, &w->offset) || !parse_u64(eq + 1, &w->value))
-		return false;
-	if (width != 1 && width != 2 && width != 4 && width != 8)
-		return false;
-	if (width < 8 && w->value >> (8 * width))
-		return false;
-	w->region = (uint32_t)region;
-	w->width = (unsigned)width;
-	return true;
 }
 
 /* Whether two URLs name one device: equal after the vfio-user: prefix, or one socket file. */

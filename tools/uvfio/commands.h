@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "parse.h"
+
 #define EXIT_OK 0
 #define EXIT_FAILED 1 /* the operation failed */
 #define EXIT_USAGE 2 /* bad command line */
@@ -33,12 +35,6 @@ int cmd_bench(int argc, char **argv);
 
 /* Prints "uvfio CMD: message" to stderr and returns EXIT_USAGE. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Hex (0x...) or decimal, the whole string; false if not a number or out of range. */
-bool parse_u64(const char *s, uint64_t *out);
-/* "bar0".."bar5", "rom", "config", "vga" or a number. -1 if neither. */
-int parse_region(const char *s);
-/* "BAR0".., "ROM", "CONFIG", "VGA", or "REGIONn". */
-const char *region_name(uint32_t index, char *buf, unsigned size);
 /* Applies --log LEVEL; false if LEVEL is not a level. */
 bool set_log_level(const char *level);
 

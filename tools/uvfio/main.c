@@ -60,48 +60,6 @@ int usage_error(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-bool parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s || *s == '-' || *s == '+')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || *end)
-		return false;
-	*out = v;
-	return true;
-}
-
-static const char *const region_names[] = { "bar0", "bar1", "bar2", "bar3", "bar4",
-					    "bar5", "rom", "config", "vga" };
-
-int parse_region(const char *s)
-{
-	uint64_t v;
-
-	for (size_t i = 0; i < sizeof(region_names) / sizeof(region_names[0]); i++)
-		if (strcasecmp(s, region_names[i]) == 0)
-			return (int)i;
-	if (parse_u64(s, &v) && v < 1024)
-		return (int)v;
-	return -1;
-}
-
-const char *region_name(uint32_t index, char *buf, unsigned size)
-{
-	if (index < sizeof(region_names) / sizeof(region_names[0])) {
-		snprintf(buf, size, "%s", region_names[index]);
-		for (char *p = buf; *p; p++)
-			*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-	} else {
-		snprintf(buf, size, "REGION%u", index);
-	}
-	return buf;
-}
-
 bool set_log_level(const char *level)
 {
 	int l = uvfio_log_parse_level(level);
