@@ -114,6 +114,7 @@ static void *worker_main(void *arg)
 
 		int work = 0;
 		if (n->enabled && !n->fatal) {
+			nvmec_eventidx_mode(n, true);
 			uint64_t t0 = nvmec_now_ns();
 			work = nvmec_process(n);
 			if (work)
@@ -132,6 +133,8 @@ static void *worker_main(void *arg)
 		if (n->enabled)
 			nvmec_flush_irqs(n, true);
 		__atomic_store_n(&n->sleeping, 1, __ATOMIC_SEQ_CST);
+		/* Ask for kicks again before the last look (nvmec_process fences first). */
+		nvmec_eventidx_mode(n, false);
 		if (n->enabled && !n->fatal && nvmec_process(n)) {
 			/* Rung between our last pass and the flag: no kick will come for it. */
 			__atomic_store_n(&n->sleeping, 0, __ATOMIC_SEQ_CST);

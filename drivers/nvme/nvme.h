@@ -190,6 +190,7 @@ struct nvmec {
 	struct nvmec_features feat;
 	struct nvmec_stats stats;
 	bool dbbuf;
+	bool ei_spin; /* worker only: EventIdx tells the host not to kick (we spin) */
 	uint64_t dbbuf_dbs, dbbuf_eis;
 	uint16_t aer_cids[NVMEC_AERL + 1];
 	uint32_t nr_aer;
@@ -264,6 +265,8 @@ void nvmec_init_queue_dbs(struct nvmec *n, uint16_t qid);
 void nvmec_aen_post(struct nvmec *n, uint8_t type, uint8_t info, uint8_t lid);
 void nvmec_aen_complete(struct nvmec *n);
 void nvmec_update_eventidx(struct nvmec *n, uint16_t qid, bool is_cq, uint32_t val);
+/* Spinning (true): EventIdx says no kicks needed; false: kick on every doorbell change. */
+void nvmec_eventidx_mode(struct nvmec *n, bool spin);
 void nvmec_error_log_add(struct nvmec *n, const struct nvmec_req *req);
 bool nvmec_cq_full(const struct nvmec_cq *cq);
 

@@ -44,7 +44,26 @@ void nvmec_update_eventidx(struct nvmec *n, uint16_t qid, bool is_cq, uint32_t v
 	if (!use_shadow(n, qid))
 		return;
 	uint32_t idx = nvme_db_index(qid, is_cq);
+	/* Spinning, we read every shadow doorbell each pass: EventIdx = value - 1 is never
+	 * crossed by the host's next writes, so it skips its kick (the syscall per command). */
+	if (n->ei_spin)
+		val = (uint16_t)(val - 1);
 	(void)uvfio_dma_write(ndev(n), n->dbbuf_eis + idx * 4ull, &val, 4);
+}
+
+void nvmec_eventidx_mode(struct nvmec *n, bool spin)
+{
+	if (n->ei_spin == spin)
+		return;
+	n->ei_spin = spin;
+	if (!n->dbbuf)
+		return;
+	for (uint32_t q = 1; q <= n->nr_ioq; q++) {
+		if (n->sq[q].valid)
+			nvmec_update_eventidx(n, (uint16_t)q, false, n->sq[q].tail);
+		if (n->cq[q].valid)
+			nvmec_update_eventidx(n, (uint16_t)q, true, n->cq[q].head);
+	}
 }
 
 /* A new queue starts with doorbell 0 in the page and, with shadow doorbells, in the buffers. */
