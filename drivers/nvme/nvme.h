@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <uvfio/dma.h>
 #include <uvfio/driver.h>
 #include <uvfio/migration.h>
 
@@ -140,6 +141,8 @@ struct nvmec_regs {
 	uint64_t asq, acq;
 };
 
+#define NVMEC_PASS_REFS 8
+
 struct nvmec {
 	struct uvfio_pci_device *pdev;
 	char name[64];
@@ -191,6 +194,15 @@ struct nvmec {
 	struct nvmec_stats stats;
 	bool dbbuf;
 	bool ei_spin; /* worker only: EventIdx tells the host not to kick (we spin) */
+	/* Worker only: DMA references held for one pass of nvmec_process (rings, shadow
+	 * doorbells), so the per-command accesses take no lock. An unmap waits for the pass. */
+	struct nvmec_pass_ref {
+		uint64_t iova, len;
+		uint32_t prot;
+		struct uvfio_dma_ref ref;
+	} pass_refs[NVMEC_PASS_REFS];
+	uint32_t nr_pass_refs;
+	bool in_pass;
 	uint64_t dbbuf_dbs, dbbuf_eis;
 	uint16_t aer_cids[NVMEC_AERL + 1];
 	uint32_t nr_aer;
