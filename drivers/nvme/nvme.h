@@ -279,6 +279,9 @@ void nvmec_aen_complete(struct nvmec *n);
 void nvmec_update_eventidx(struct nvmec *n, uint16_t qid, bool is_cq, uint32_t val);
 /* Spinning (true): EventIdx says no kicks needed; false: kick on every doorbell change. */
 void nvmec_eventidx_mode(struct nvmec *n, bool spin);
+/* Drops the pass references before an access that may be message-based: that needs the server
+ * loop, which may be blocked in an unmap waiting for our references. Later uses re-take them. */
+void nvmec_pass_drop(struct nvmec *n);
 void nvmec_error_log_add(struct nvmec *n, const struct nvmec_req *req);
 bool nvmec_cq_full(const struct nvmec_cq *cq);
 

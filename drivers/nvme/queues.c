@@ -54,12 +54,17 @@ static uint64_t dbbuf_len(struct nvmec *n)
 	return (uint64_t)nvme_db_index((uint16_t)n->nr_ioq, true) * 4 + 4;
 }
 
-static void pass_end(struct nvmec *n)
+void nvmec_pass_drop(struct nvmec *n)
 {
 	for (uint32_t i = 0; i < n->nr_pass_refs; i++)
 		if (n->pass_refs[i].ref.window)
 			uvfio_dma_put(ndev(n), &n->pass_refs[i].ref);
 	n->nr_pass_refs = 0;
+}
+
+static void pass_end(struct nvmec *n)
+{
+	nvmec_pass_drop(n);
 	n->in_pass = false;
 }
 
@@ -416,9 +421,10 @@ static int process_sq(struct nvmec *n, struct nvmec_sq *sq)
 		if (!fetch(n, sq, &req.cmd))
 			break;
 		sq->head = (sq->head + 1) % sq->size;
-		if (sq->qid == 0)
+		if (sq->qid == 0) {
+			nvmec_pass_drop(n); /* admin DMA may be message-based: see nvme.h */
 			nvmec_admin(n, &req);
-		else
+		} else
 			nvmec_io(n, &req);
 		if (sq->qid == 0)
 			log_debug("nvme %s: admin opcode 0x%02x nsid %u cdw10 0x%x cdw11 0x%x: status "
