@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <uvfio/dma.h>
 #include <uvfio/driver.h>
 #include <uvfio/migration.h>
 
@@ -140,6 +141,8 @@ struct nvmec_regs {
 	uint64_t asq, acq;
 };
 
+#define NVMEC_PASS_REFS 8
+
 struct nvmec {
 	struct uvfio_pci_device *pdev;
 	char name[64];
@@ -190,6 +193,16 @@ struct nvmec {
 	struct nvmec_features feat;
 	struct nvmec_stats stats;
 	bool dbbuf;
+	bool ei_spin; /* worker only: EventIdx tells the host not to kick (we spin) */
+	/* Worker only: DMA references held for one pass of nvmec_process (rings, shadow
+	 * doorbells), so the per-command accesses take no lock. An unmap waits for the pass. */
+	struct nvmec_pass_ref {
+		uint64_t iova, len;
+		uint32_t prot;
+		struct uvfio_dma_ref ref;
+	} pass_refs[NVMEC_PASS_REFS];
+	uint32_t nr_pass_refs;
+	bool in_pass;
 	uint64_t dbbuf_dbs, dbbuf_eis;
 	uint16_t aer_cids[NVMEC_AERL + 1];
 	uint32_t nr_aer;
@@ -264,6 +277,11 @@ void nvmec_init_queue_dbs(struct nvmec *n, uint16_t qid);
 void nvmec_aen_post(struct nvmec *n, uint8_t type, uint8_t info, uint8_t lid);
 void nvmec_aen_complete(struct nvmec *n);
 void nvmec_update_eventidx(struct nvmec *n, uint16_t qid, bool is_cq, uint32_t val);
+/* Spinning (true): EventIdx says no kicks needed; false: kick on every doorbell change. */
+void nvmec_eventidx_mode(struct nvmec *n, bool spin);
+/* Drops the pass references before an access that may be message-based: that needs the server
+ * loop, which may be blocked in an unmap waiting for our references. Later uses re-take them. */
+void nvmec_pass_drop(struct nvmec *n);
 void nvmec_error_log_add(struct nvmec *n, const struct nvmec_req *req);
 bool nvmec_cq_full(const struct nvmec_cq *cq);
 

@@ -73,6 +73,7 @@ static uint16_t map_prp(struct nvmec *n, const struct nvme_sqe *cmd, uint64_t le
 		uint64_t need = (left + page - 1) / page;
 		if (nent > need)
 			nent = (uint32_t)need; /* read no further than the entries in use */
+		nvmec_pass_drop(n);
 		if (uvfio_dma_read(ndev(n), list, entries, nent * 8ull) < 0)
 			return SC(NVME_SC_DATA_TRANSFER_ERROR);
 		for (uint32_t i = 0; i < nent && left; i++) {
@@ -128,6 +129,7 @@ static uint16_t map_sgl(struct nvmec *n, const struct nvme_sqe *cmd, uint64_t le
 		bool have_next = false;
 		while (count) {
 			uint32_t chunk = count < 64 ? count : 64;
+			nvmec_pass_drop(n);
 			if (uvfio_dma_read(ndev(n), addr, list, chunk * sizeof(list[0])) < 0)
 				return SC(NVME_SC_DATA_TRANSFER_ERROR);
 			for (uint32_t i = 0; i < chunk; i++) {
@@ -188,6 +190,7 @@ uint16_t nvmec_sg_copy(struct nvmec *n, const struct nvmec_sg *sg, void *buf, ui
 		       bool to_host)
 {
 	uint8_t *p = buf;
+	nvmec_pass_drop(n);
 	for (uint32_t i = 0; i < sg->n && len; i++) {
 		uint64_t l = sg->seg[i].len < len ? sg->seg[i].len : len;
 		if (!sg->seg[i].bit_bucket) {
@@ -231,6 +234,7 @@ uint16_t nvmec_sg_ns(struct nvmec *n, const struct nvmec_sg *sg, struct nvmec_ns
 		/* Not one fd-backed window (message DMA, or spanning windows): bounce. */
 		if (ret != -ENOTSUP && ret != -EFAULT)
 			return SC(NVME_SC_DATA_TRANSFER_ERROR);
+		nvmec_pass_drop(n);
 		while (len) {
 			uint64_t l = len < (1u << 20) ? len : (1u << 20);
 			if (write) {

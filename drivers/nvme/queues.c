@@ -23,6 +23,70 @@ bool nvmec_cq_full(const struct nvmec_cq *cq)
 	return (cq->tail + 1) % cq->size == cq->head;
 }
 
+/* A reference on [iova, iova + len) held until the end of this pass, or NULL (outside a pass,
+ * no room, or no direct access: the caller takes the locked path, which reports errors). */
+static const struct uvfio_dma_ref *pass_ref(struct nvmec *n, uint64_t iova, uint64_t len,
+					    uint32_t prot)
+{
+	if (!n->in_pass)
+		return NULL;
+	for (uint32_t i = 0; i < n->nr_pass_refs; i++) {
+		struct nvmec_pass_ref *p = &n->pass_refs[i];
+		if (p->iova == iova && p->len == len && p->prot == prot)
+			return p->ref.window ? &p->ref : NULL; /* a failed get is not retried */
+	}
+	if (n->nr_pass_refs == NVMEC_PASS_REFS)
+		return NULL;
+	struct nvmec_pass_ref *p = &n->pass_refs[n->nr_pass_refs++];
+	p->iova = iova;
+	p->len = len;
+	p->prot = prot;
+	if (uvfio_dma_get(ndev(n), iova, len, prot, &p->ref) < 0) {
+		p->ref.window = NULL;
+		return NULL;
+	}
+	return &p->ref;
+}
+
+/* The part of the shadow doorbell (and EventIdx) page our queues use. */
+static uint64_t dbbuf_len(struct nvmec *n)
+{
+	return (uint64_t)nvme_db_index((uint16_t)n->nr_ioq, true) * 4 + 4;
+}
+
+void nvmec_pass_drop(struct nvmec *n)
+{
+	for (uint32_t i = 0; i < n->nr_pass_refs; i++)
+		if (n->pass_refs[i].ref.window)
+			uvfio_dma_put(ndev(n), &n->pass_refs[i].ref);
+	n->nr_pass_refs = 0;
+}
+
+static void pass_end(struct nvmec *n)
+{
+	nvmec_pass_drop(n);
+	n->in_pass = false;
+}
+
+/* Copies through a pass reference (guarded, no lock), else the locked path. */
+static int pass_read(struct nvmec *n, uint64_t base, uint64_t len, uint64_t addr, void *buf,
+		     size_t blen)
+{
+	const struct uvfio_dma_ref *r = pass_ref(n, base, len, UVFIO_DMA_READ);
+	if (r && uvfio_dma_copy_from(r, addr - base, buf, blen) == 0)
+		return 0;
+	return uvfio_dma_read(ndev(n), addr, buf, blen);
+}
+
+static int pass_write(struct nvmec *n, uint64_t base, uint64_t len, uint64_t addr,
+		      const void *buf, size_t blen)
+{
+	const struct uvfio_dma_ref *r = pass_ref(n, base, len, UVFIO_DMA_WRITE);
+	if (r && uvfio_dma_copy_to(r, addr - base, buf, blen) == 0)
+		return 0;
+	return uvfio_dma_write(ndev(n), addr, buf, blen);
+}
+
 static bool use_shadow(struct nvmec *n, uint16_t qid)
 {
 	return n->dbbuf && qid != 0; /* Linux never shadows the admin queue; neither do we */
@@ -33,7 +97,8 @@ static uint32_t read_db(struct nvmec *n, uint16_t qid, bool is_cq)
 	uint32_t idx = nvme_db_index(qid, is_cq);
 	if (use_shadow(n, qid)) {
 		uint32_t v;
-		if (uvfio_dma_read(ndev(n), n->dbbuf_dbs + idx * 4ull, &v, 4) == 0)
+		if (pass_read(n, n->dbbuf_dbs, dbbuf_len(n), n->dbbuf_dbs + idx * 4ull, &v,
+			      4) == 0)
 			return v;
 	}
 	return __atomic_load_n(&n->db[idx], __ATOMIC_ACQUIRE);
@@ -44,7 +109,26 @@ void nvmec_update_eventidx(struct nvmec *n, uint16_t qid, bool is_cq, uint32_t v
 	if (!use_shadow(n, qid))
 		return;
 	uint32_t idx = nvme_db_index(qid, is_cq);
-	(void)uvfio_dma_write(ndev(n), n->dbbuf_eis + idx * 4ull, &val, 4);
+	/* Spinning, we read every shadow doorbell each pass: EventIdx = value - 1 is never
+	 * crossed by the host's next writes, so it skips its kick (the syscall per command). */
+	if (n->ei_spin)
+		val = (uint16_t)(val - 1);
+	(void)pass_write(n, n->dbbuf_eis, dbbuf_len(n), n->dbbuf_eis + idx * 4ull, &val, 4);
+}
+
+void nvmec_eventidx_mode(struct nvmec *n, bool spin)
+{
+	if (n->ei_spin == spin)
+		return;
+	n->ei_spin = spin;
+	if (!n->dbbuf)
+		return;
+	for (uint32_t q = 1; q <= n->nr_ioq; q++) {
+		if (n->sq[q].valid)
+			nvmec_update_eventidx(n, (uint16_t)q, false, n->sq[q].tail);
+		if (n->cq[q].valid)
+			nvmec_update_eventidx(n, (uint16_t)q, true, n->cq[q].head);
+	}
 }
 
 /* A new queue starts with doorbell 0 in the page and, with shadow doorbells, in the buffers. */
@@ -140,9 +224,20 @@ void nvmec_post_cqe(struct nvmec *n, uint16_t sqid, uint16_t cid, uint32_t dw0, 
 		.status = nvme_cqe_status_pack(status, cq->phase),
 	};
 	uint64_t addr = cq->base + (uint64_t)cq->tail * NVME_CQE_SIZE;
+	uint64_t ring = (uint64_t)cq->size * NVME_CQE_SIZE;
+	const struct uvfio_dma_ref *pr = pass_ref(n, cq->base, ring, UVFIO_DMA_WRITE);
 	struct uvfio_dma_ref ref;
-	int ret = uvfio_dma_get(ndev(n), addr, sizeof(e), UVFIO_DMA_WRITE, &ref);
+	int ret = -EFAULT;
+	if (pr) {
+		/* The phase bit's dword last (copies are plain stores, ordered on x86-64 and by
+		 * the fence elsewhere). */
+		ret = uvfio_dma_copy_to(pr, addr - cq->base, &e, 12);
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		if (ret == 0)
+			ret = uvfio_dma_copy_to(pr, addr - cq->base + 12, (uint8_t *)&e + 12, 4);
+	}
 	if (ret == 0) {
+	} else if ((ret = uvfio_dma_get(ndev(n), addr, sizeof(e), UVFIO_DMA_WRITE, &ref)) == 0) {
 		/* The host polls the phase bit: everything else must be visible first. */
 		memcpy(ref.ptr, &e, 12);
 		uint32_t last;
@@ -278,7 +373,8 @@ static bool cq_room(const struct nvmec_cq *cq)
 static bool fetch(struct nvmec *n, struct nvmec_sq *sq, struct nvme_sqe *cmd)
 {
 	uint64_t addr = sq->base + (uint64_t)sq->head * NVME_SQE_SIZE;
-	int ret = uvfio_dma_read(ndev(n), addr, cmd, sizeof(*cmd));
+	int ret = pass_read(n, sq->base, (uint64_t)sq->size * NVME_SQE_SIZE, addr, cmd,
+			    sizeof(*cmd));
 	if (ret < 0) {
 		if (sq->qid == 0)
 			set_fatal(n, "admin submission queue not readable");
@@ -325,9 +421,10 @@ static int process_sq(struct nvmec *n, struct nvmec_sq *sq)
 		if (!fetch(n, sq, &req.cmd))
 			break;
 		sq->head = (sq->head + 1) % sq->size;
-		if (sq->qid == 0)
+		if (sq->qid == 0) {
+			nvmec_pass_drop(n); /* admin DMA may be message-based: see nvme.h */
 			nvmec_admin(n, &req);
-		else
+		} else
 			nvmec_io(n, &req);
 		if (sq->qid == 0)
 			log_debug("nvme %s: admin opcode 0x%02x nsid %u cdw10 0x%x cdw11 0x%x: status "
@@ -352,6 +449,7 @@ int nvmec_process(struct nvmec *n)
 {
 	int work = 0;
 
+	n->in_pass = true;
 	/* Our EventIdx writes of the last pass before the host's shadow writes we read now. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&n->bad_db_writes, __ATOMIC_RELAXED) &&
@@ -387,5 +485,6 @@ int nvmec_process(struct nvmec *n)
 	if (n->nr_aen && n->nr_aer)
 		nvmec_aen_complete(n);
 	nvmec_flush_irqs(n, false);
+	pass_end(n);
 	return work;
 }

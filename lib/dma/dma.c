@@ -95,18 +95,17 @@ static ssize_t rw_piece(struct uvfio_dma_space *space, uint64_t iova, uint8_t *b
 		int ret = fn(opaque, iova, buf, n, is_write);
 		return ret < 0 ? -EIO : (ssize_t)n;
 	}
-	w->refs++;
+	__atomic_add_fetch(&w->refs, 1, __ATOMIC_RELAXED);
 	if (gated)
-		space->copies++;
+		__atomic_add_fetch(&space->copies, 1, __ATOMIC_RELAXED);
 	uint8_t *p = w->addr + (iova - w->iova);
 	pthread_mutex_unlock(&space->lock);
 	int ret = dma_window_copy(w, p, buf, n, is_write);
-	pthread_mutex_lock(&space->lock);
-	if (gated && --space->copies == 0)
-		pthread_cond_broadcast(&space->drained);
-	if (--w->refs == 0 && w->removing)
-		pthread_cond_broadcast(&w->idle);
-	pthread_mutex_unlock(&space->lock);
+	/* One lock per access, not two: the releases below take the lock only when someone
+	 * waits for them (see dma_window_put and dma_copy_done). */
+	if (gated)
+		dma_copy_done(space);
+	dma_window_put(space, w);
 	return ret < 0 ? ret : (ssize_t)n;
 }
 
@@ -186,7 +185,7 @@ int uvfio_dma_get(struct uvfio_device *dev, uint64_t iova, size_t len, uint32_t 
 		pthread_mutex_unlock(&space->lock);
 		return ret;
 	}
-	w->refs++;
+	__atomic_add_fetch(&w->refs, 1, __ATOMIC_RELAXED);
 	ref->ptr = w->addr + (iova - w->iova);
 	ref->len = len;
 	ref->prot = prot;
@@ -250,11 +249,24 @@ void uvfio_dma_mark_dirty(struct uvfio_device *dev, uint64_t iova, size_t len)
 		uvfio_dirty_log_mark(log, iova, len);
 }
 
+/* A gated copy ends. The closer of the gate stores blocked, then reads copies; we drop copies,
+ * then read blocked (all seq_cst): either it sees our copy gone or we see the gate closing and
+ * wake it under the lock. The space outlives its device's accesses, so this is no late use. */
+void dma_copy_done(struct uvfio_dma_space *space)
+{
+	if (__atomic_sub_fetch(&space->copies, 1, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_load_n(&space->blocked, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&space->lock);
+		pthread_cond_broadcast(&space->drained);
+		pthread_mutex_unlock(&space->lock);
+	}
+}
+
 void dma_space_set_blocked(struct uvfio_dma_space *space, bool blocked)
 {
 	pthread_mutex_lock(&space->lock);
-	space->blocked = blocked;
-	while (blocked && space->copies > 0)
+	__atomic_store_n(&space->blocked, blocked, __ATOMIC_SEQ_CST);
+	while (blocked && __atomic_load_n(&space->copies, __ATOMIC_SEQ_CST) > 0)
 		pthread_cond_wait(&space->drained, &space->lock);
 	pthread_mutex_unlock(&space->lock);
 }

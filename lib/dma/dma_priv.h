@@ -21,8 +21,8 @@ struct dma_window {
 	/* A copy faulted (the client shrank the file): every later access fails with -EFAULT
 	 * at once, until the client unmaps the window. Under the space lock. */
 	bool bad;
-	unsigned refs; /* users between dma_window_get and dma_window_put */
-	bool removing; /* out of the array; the remover waits for refs to drop to 0 */
+	unsigned refs; /* users between get and put: raised under the lock, dropped atomically */
+	bool removing; /* out of the array; the remover waits for refs to drop to 0 (atomic) */
 	pthread_cond_t idle;
 };
 
@@ -46,6 +46,8 @@ struct uvfio_dma_space {
 struct dma_window *dma_space_find(struct uvfio_dma_space *space, uint64_t iova);
 /* Drops one reference taken under the lock (wakes a waiting remover). */
 void dma_window_put(struct uvfio_dma_space *space, struct dma_window *w);
+/* A gated copy (space->copies raised under the lock) is over: wakes a gate closer waiting. */
+void dma_copy_done(struct uvfio_dma_space *space);
 /* Copies to/from client memory at p inside w (a reference held): guarded unless w is stable.
  * A fault marks w bad, logs it once and returns -EFAULT. */
 int dma_window_copy(struct dma_window *w, uint8_t *p, void *buf, size_t n, bool is_write);

@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/magic.h>
@@ -243,9 +244,19 @@ int uvfio_dma_space_add(struct uvfio_dma_space *space, uint64_t iova, uint64_t s
 /* Waits until nobody uses w (lock held; w already out of the array). */
 static void window_drain(struct uvfio_dma_space *space, struct dma_window *w)
 {
-	w->removing = true;
-	while (w->refs > 0)
-		pthread_cond_wait(&w->idle, &space->lock);
+	__atomic_store_n(&w->removing, true, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&w->refs, __ATOMIC_SEQ_CST) > 0) {
+		/* A user that had not seen removing drops its reference without the lock and
+		 * without a wake-up (w may be freed right after): look again every millisecond. */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&w->idle, &space->lock, &ts);
+	}
 }
 
 int uvfio_dma_space_remove(struct uvfio_dma_space *space, uint64_t iova, uint64_t size)
@@ -307,12 +318,19 @@ void uvfio_dma_space_set_msg_handler(struct uvfio_dma_space *space, uvfio_dma_ms
 	pthread_mutex_unlock(&space->lock);
 }
 
+/* Lock-free unless w is being removed: then under the lock, waking the remover at once. A put
+ * that misses removing is seen by the remover's periodic look (window_drain); nothing touches w
+ * after the decrement, as the remover may free it then. */
 void dma_window_put(struct uvfio_dma_space *space, struct dma_window *w)
 {
-	pthread_mutex_lock(&space->lock);
-	if (--w->refs == 0 && w->removing)
-		pthread_cond_broadcast(&w->idle);
-	pthread_mutex_unlock(&space->lock);
+	if (__atomic_load_n(&w->removing, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&space->lock);
+		if (__atomic_sub_fetch(&w->refs, 1, __ATOMIC_SEQ_CST) == 0)
+			pthread_cond_broadcast(&w->idle);
+		pthread_mutex_unlock(&space->lock);
+		return;
+	}
+	__atomic_sub_fetch(&w->refs, 1, __ATOMIC_SEQ_CST);
 }
 
 void dma_space_set_label(struct uvfio_dma_space *space, const char *label)

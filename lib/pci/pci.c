@@ -183,9 +183,13 @@ const struct uvfio_pci_ident *uvfio_pci_ident(struct uvfio_pci_device *pdev)
 	return &pdev->ident;
 }
 
+/* Without pdev->lock: every device DMA asks for bus mastering, and the answer is a snapshot
+ * either way (with the lock, it was released before the access began). */
 static bool command_bit(struct uvfio_pci_device *pdev, uint16_t bit)
 {
-	return (uvfio_pci_cfg_read16(pdev, PCI_COMMAND) & bit) != 0;
+	uint16_t v = (uint16_t)(__atomic_load_n(&pdev->cfg[PCI_COMMAND], __ATOMIC_RELAXED) |
+				__atomic_load_n(&pdev->cfg[PCI_COMMAND + 1], __ATOMIC_RELAXED) << 8);
+	return (v & bit) != 0;
 }
 
 bool uvfio_pci_mem_enabled(struct uvfio_pci_device *pdev)

@@ -306,6 +306,58 @@ static void test_remove_waits_for_users(void **state)
 	close(r.started_pipe[1]);
 }
 
+/* Users that get and put references without pause while the window goes away: the remove
+ * must return only once every reference is dropped (puts that do not see the removal drop
+ * their reference without the lock and without waking the remover). */
+struct churner {
+	struct uvfio_device *dev;
+	atomic_int *in_use;
+	atomic_int got;
+};
+
+static void *churner_main(void *arg)
+{
+	struct churner *ch = arg;
+	struct uvfio_dma_ref ref;
+
+	for (;;) {
+		int ret = uvfio_dma_get(ch->dev, 0x700000, 64, RW, &ref);
+		if (ret == -EFAULT)
+			return NULL; /* removed */
+		if (ret < 0)
+			continue;
+		atomic_fetch_add(ch->in_use, 1);
+		((volatile uint8_t *)ref.ptr)[0]++;
+		atomic_fetch_add(&ch->got, 1);
+		atomic_fetch_sub(ch->in_use, 1);
+		uvfio_dma_put(ch->dev, &ref);
+	}
+}
+
+static void test_remove_races_lockfree_puts(void **state)
+{
+	struct fixture *f = *state;
+	atomic_int in_use = 0;
+	struct churner ch[3];
+	pthread_t t[3];
+
+	for (int round = 0; round < 20; round++) {
+		assert_int_equal(uvfio_dma_space_add(f->space, 0x700000, PAGE, RW, f->fd, 0), 0);
+		for (int i = 0; i < 3; i++) {
+			ch[i] = (struct churner){ .dev = f->dev, .in_use = &in_use };
+			assert_int_equal(pthread_create(&t[i], NULL, churner_main, &ch[i]), 0);
+		}
+		while (!atomic_load(&ch[0].got) && !atomic_load(&ch[1].got) &&
+		       !atomic_load(&ch[2].got))
+			sched_yield();
+		assert_int_equal(uvfio_dma_space_remove(f->space, 0x700000, PAGE), 0);
+		/* No user is between its get and its put any more. */
+		assert_int_equal(atomic_load(&in_use), 0);
+		for (int i = 0; i < 3; i++)
+			pthread_join(t[i], NULL);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -315,6 +367,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_message_windows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_get_put, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_waits_for_users, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_races_lockfree_puts, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
