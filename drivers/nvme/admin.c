@@ -220,6 +220,9 @@ void nvmec_admin(struct nvmec *n, struct nvmec_req *req)
 	case NVME_ADM_DBBUF_CONFIG:
 		dbbuf_config(n, req);
 		break;
+	case NVME_ADM_FORMAT_NVM:
+		nvmec_format(n, req);
+		break;
 	default:
 		req->status = SC(NVME_SC_INVALID_OPCODE) | DNR;
 		break;
