@@ -284,6 +284,11 @@ static void test_migrate_with_io_in_flight(void **state)
 	struct uvfio_ioas *ioas = uvfio_nvme_ctrl_ioas(iop->c);
 	assert_int_equal(uvfio_open(dst.url, &dh), 0);
 	assert_int_equal(uvfio_ioas_attach(ioas, dh), 0);
+	/* Following a device that is not the migrated controller is refused, harmlessly. */
+	assert_int_equal(uvfio_nvme_ctrl_migrated(iop->c, NULL), -EINVAL);
+	assert_int_equal(uvfio_nvme_ctrl_migrated(iop->c, sh), -EINVAL);
+	assert_int_equal(uvfio_nvme_ctrl_migrated(iop->c, dh), -EIO); /* fresh: not enabled */
+	assert_ptr_equal(uvfio_nvme_ctrl_handle(iop->c), sh);
 
 	iop->allowed = PER_ROUND;
 	assert_int_equal(pthread_create(&t, NULL, io_main, iop), 0);

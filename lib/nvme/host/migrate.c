@@ -63,10 +63,21 @@ int uvfio_nvme_ctrl_migrated(struct uvfio_nvme_ctrl *c, struct uvfio_handle *new
 {
 	struct uvfio_handle *old;
 	uint32_t csts = 0;
+	ssize_t got;
 	int ret;
 
 	if (!c || !new_h || new_h == c->h)
 		return -EINVAL;
+	/* The destination must be the running controller we had, not a fresh one: check before
+	 * anything of the old handle is let go, so a refusal leaves the driver as it was. */
+	got = uvfio_region_read(new_h, UVFIO_PCI_BAR0_REGION, NVME_REG_CSTS, &csts, 4);
+	if (got < 0)
+		return (int)got;
+	if (!(csts & NVME_CSTS_RDY) || (csts & NVME_CSTS_CFS)) {
+		log_err("nvme: the migrated controller is not ready (CSTS 0x%x): was it resumed?",
+			csts);
+		return -EIO;
+	}
 	ret = uvfio_ioas_attach(c->ioas, new_h);
 	if (ret < 0 && ret != -EALREADY) {
 		log_err("nvme: attaching the migrated device to the driver's IOAS: %s",
@@ -79,28 +90,20 @@ int uvfio_nvme_ctrl_migrated(struct uvfio_nvme_ctrl *c, struct uvfio_handle *new
 	if (c->nvec)
 		(void)uvfio_irq_disable(old, c->irq_index); /* the eventfds stay ours */
 	c->h = new_h;
-	/* The destination must be the running controller we had, not a fresh one. */
-	ret = nvme_reg_read32(c, NVME_REG_CSTS, &csts);
-	if (ret == 0 && (!(csts & NVME_CSTS_RDY) || (csts & NVME_CSTS_CFS))) {
-		log_err("nvme: the migrated controller is not ready (CSTS 0x%x)", csts);
-		ret = -EIO;
-	}
-	if (ret == 0) {
-		nvme_setup_doorbell_path(c);
-		if (c->db_mode == UVFIO_NVME_DB_IOEVENTFD && !c->shadow)
-			c->db_mode = UVFIO_NVME_DB_MESSAGE;
-		queue_move(c->admin);
-		for (uint32_t qid = 1; qid <= NVME_HOST_MAX_QPAIRS; qid++)
-			queue_move(c->qpairs[qid]);
-		ret = nvme_irq_move(c);
-	}
+	nvme_setup_doorbell_path(c);
+	if (c->db_mode == UVFIO_NVME_DB_IOEVENTFD && !c->shadow)
+		c->db_mode = UVFIO_NVME_DB_MESSAGE;
+	queue_move(c->admin);
+	for (uint32_t qid = 1; qid <= NVME_HOST_MAX_QPAIRS; qid++)
+		queue_move(c->qpairs[qid]);
+	ret = nvme_irq_move(c);
 	pthread_mutex_unlock(&c->admin_lock);
-	if (ret < 0)
-		return ret;
 	(void)uvfio_ioas_detach(c->ioas, old);
 	if (c->own_handle)
 		uvfio_close(old);
 	c->own_handle = false;
+	if (ret < 0)
+		return ret; /* interrupts did not follow: the queues still work by polling */
 	log_info("nvme: following the migrated controller");
 	return 0;
 }
