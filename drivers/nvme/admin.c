@@ -216,9 +216,13 @@ void nvmec_admin(struct nvmec *n, struct nvmec_req *req)
 		abort_cmd(n, req);
 		break;
 	case NVME_ADM_KEEP_ALIVE:
+		/* KAS is 0: no timer runs, so there is nothing to restart (KATO is only stored). */
 		break;
 	case NVME_ADM_DBBUF_CONFIG:
 		dbbuf_config(n, req);
+		break;
+	case NVME_ADM_FORMAT_NVM:
+		nvmec_format(n, req);
 		break;
 	default:
 		req->status = SC(NVME_SC_INVALID_OPCODE) | DNR;

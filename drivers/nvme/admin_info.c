@@ -27,7 +27,8 @@ static void id_ctrl(struct nvmec *n, struct nvme_id_ctrl *id)
 	id->ver = NVME_VS_1_4;
 	id->oaes = NVME_CTRL_OAES_NS_ATTR;
 	id->cntrltype = 1; /* I/O controller */
-	id->oacs = NVME_CTRL_OACS_DBBUF;
+	id->oacs = NVME_CTRL_OACS_DBBUF | NVME_CTRL_OACS_FORMAT;
+	id->fna = 0; /* Format NVM per namespace; no cryptographic erase */
 	id->acl = 3;
 	id->aerl = NVMEC_AERL;
 	id->frmw = NVME_CTRL_FRMW_SLOT1_RO | NVME_CTRL_FRMW_NSLOTS(1);
@@ -54,11 +55,13 @@ static void id_ns(struct nvmec *n, struct nvmec_ns *ns, struct nvme_id_ns *id)
 	(void)n;
 	id->nsze = id->ncap = id->nuse = ns->nlbas;
 	id->nsfeat = 0;
-	id->nlbaf = 1; /* two formats offered, the one in use is current */
-	id->flbas = ns->lba_shift == 12 ? 1 : 0;
+	id->nlbaf = NVMEC_NR_LBAF - 1; /* formats offered (Format NVM), the one in use current */
+	for (uint32_t i = 0; i < NVMEC_NR_LBAF; i++) {
+		id->lbaf[i].ds = nvmec_lbaf_ds(i);
+		if (id->lbaf[i].ds == ns->lba_shift)
+			id->flbas = (uint8_t)i;
+	}
 	id->dlfeat = NVME_NS_DLFEAT_READ_ZEROES | NVME_NS_DLFEAT_WRITE_ZEROES;
-	id->lbaf[0].ds = 9;
-	id->lbaf[1].ds = 12;
 	memcpy(id->nguid, ns->nguid, sizeof(id->nguid));
 	memcpy(id->eui64, ns->eui64, sizeof(id->eui64));
 }
@@ -215,6 +218,9 @@ static size_t log_effects(uint8_t *buf)
 	};
 	for (size_t i = 0; i < sizeof(admin); i++)
 		l->acs[admin[i]] = NVME_CMD_EFFECTS_CSUPP;
+	/* Format NVM changes data and the namespace's size in blocks. */
+	l->acs[NVME_ADM_FORMAT_NVM] = NVME_CMD_EFFECTS_CSUPP | NVME_CMD_EFFECTS_LBCC |
+				      NVME_CMD_EFFECTS_NCC;
 	l->iocs[NVME_CMD_FLUSH] = NVME_CMD_EFFECTS_CSUPP | NVME_CMD_EFFECTS_LBCC;
 	l->iocs[NVME_CMD_WRITE] = NVME_CMD_EFFECTS_CSUPP | NVME_CMD_EFFECTS_LBCC;
 	l->iocs[NVME_CMD_READ] = NVME_CMD_EFFECTS_CSUPP;

@@ -53,6 +53,7 @@ struct mig_state {
 	uint32_t changed_ns[NVME_CHANGED_NS_ENTRIES];
 	uint32_t nr_changed_ns;
 	uint32_t db[NVMEC_DB_SIZE / 4];
+	uint8_t ns_lba_shift[NVMEC_MAX_NS]; /* as Format NVM left them */
 };
 
 static struct nvmec *from_dev(struct uvfio_device *dev)
@@ -206,6 +207,8 @@ static int save_state(struct nvmec *n, struct uvfio_mig_writer *w)
 	s->nr_changed_ns = n->nr_changed_ns;
 	for (uint32_t i = 0; i < NVMEC_DB_SIZE / 4; i++)
 		s->db[i] = __atomic_load_n(&n->db[i], __ATOMIC_ACQUIRE);
+	for (uint32_t i = 0; i < n->nr_ns; i++)
+		s->ns_lba_shift[i] = (uint8_t)n->ns[i].lba_shift;
 	int ret = uvfio_mig_writer_section(w, SEC_STATE, s, sizeof(*s));
 	free(s);
 	return ret;
@@ -255,6 +258,13 @@ static int check_state(struct nvmec *n, const struct mig_state *s)
 				  cq->tail >= cq->size || cq->qid != q || cq->iv > s->nr_ioq))
 			return -EINVAL;
 	}
+	for (uint32_t i = 0; i < s->nr_ns; i++) {
+		bool known = false;
+		for (uint32_t f = 0; f < NVMEC_NR_LBAF; f++)
+			known |= s->ns_lba_shift[i] == nvmec_lbaf_ds(f);
+		if (!known)
+			return -EINVAL;
+	}
 	if (s->nr_aer > NVMEC_AERL + 1 || s->nr_aen > NVMEC_MAX_AEN_QUEUED ||
 	    s->err_log_next >= NVMEC_ERR_LOG_ENTRIES || s->nr_changed_ns > NVME_CHANGED_NS_ENTRIES ||
 	    s->page_shift > 16)
@@ -298,6 +308,10 @@ static void apply_state(struct nvmec *n, const struct mig_state *s)
 	n->nr_changed_ns = s->nr_changed_ns;
 	for (uint32_t i = 0; i < NVMEC_DB_SIZE / 4; i++)
 		__atomic_store_n(&n->db[i], s->db[i], __ATOMIC_RELEASE);
+	for (uint32_t i = 0; i < n->nr_ns; i++) {
+		n->ns[i].lba_shift = s->ns_lba_shift[i];
+		n->ns[i].nlbas = n->ns[i].size >> s->ns_lba_shift[i];
+	}
 }
 
 static int nvmec_mig_load(struct uvfio_device *dev, uint32_t version,

@@ -45,6 +45,7 @@
 #define NVMEC_MAX_AEN_QUEUED 16
 #define NVMEC_ERR_LOG_ENTRIES 16
 #define NVMEC_MAX_SEGS 512 /* data segments of one command */
+#define NVMEC_NR_LBAF 2 /* LBA formats: 512 and 4096 bytes, no metadata */
 
 struct nvmec;
 struct nvmec_ns;
@@ -294,6 +295,10 @@ void nvmec_features_reset(struct nvmec *n);
 uint16_t nvmec_temperature(void);
 bool nvmec_temp_warning(struct nvmec *n);
 
+/* format.c */
+void nvmec_format(struct nvmec *n, struct nvmec_req *req);
+uint8_t nvmec_lbaf_ds(uint32_t i); /* LBA format i's data size (log2), 0 if none */
+
 /* io.c */
 void nvmec_io(struct nvmec *n, struct nvmec_req *req);
 
@@ -318,7 +323,7 @@ int nvmec_backend_ram(struct nvmec_ns *ns);
 int nvmec_backend_file(struct nvmec_ns *ns, int fd, uint64_t off);
 
 /* mig.c */
-#define NVMEC_MIG_VERSION 1
+#define NVMEC_MIG_VERSION 2 /* 2: each namespace's LBA format (Format NVM) */
 #define NVMEC_CHUNK_SHIFT 16
 #define NVMEC_CHUNK (1u << NVMEC_CHUNK_SHIFT)
 int nvmec_mig_setup(struct nvmec *n);

@@ -73,6 +73,22 @@ UVFIO_API void uvfio_nvme_ctrl_close(struct uvfio_nvme_ctrl *c);
  * admin queue and every existing queue pair are set up again. */
 UVFIO_API int uvfio_nvme_ctrl_reset(struct uvfio_nvme_ctrl *c);
 
+/*
+ * Live migration, as a VMM does it with uvfio_migrate() (uvfio/migrate.h):
+ *   1. open the destination device and attach it to uvfio_nvme_ctrl_ioas(c): the queues and
+ *      buffers are the driver's memory, which both devices reach (no memory ranges to move);
+ *   2. uvfio_migrate(uvfio_nvme_ctrl_handle(c), ioas, dst, ioas, ...); before the source stops
+ *      (the progress callback's STOPCOPY call) every thread stops submitting and reaping, as
+ *      vCPUs stop; commands may stay outstanding;
+ *   3. uvfio_nvme_ctrl_migrated(c, dst): the driver moves its doorbells and interrupts to dst
+ *      (and detaches the old handle from its IOAS, closing it if the driver opened it; dst stays
+ *      the caller's). Outstanding commands complete on the destination, each exactly once.
+ * Must not race with I/O on any queue pair.
+ */
+UVFIO_API struct uvfio_ioas *uvfio_nvme_ctrl_ioas(struct uvfio_nvme_ctrl *c);
+UVFIO_API struct uvfio_handle *uvfio_nvme_ctrl_handle(struct uvfio_nvme_ctrl *c);
+UVFIO_API int uvfio_nvme_ctrl_migrated(struct uvfio_nvme_ctrl *c, struct uvfio_handle *dst);
+
 struct uvfio_nvme_ctrl_info {
 	uint16_t vid, ssvid;
 	char sn[21], mn[41], fr[9]; /* trimmed, NUL-terminated */

@@ -155,27 +155,49 @@ static void test_out_of_range(void **state)
 	expect(&r, 1, NULL, "LBA Out of Range");
 }
 
-/* Format NVM where the controller offers it (OACS bit 1), else its refusal by name. */
+static int64_t ns_field(const char *name)
+{
+	json_object *j, *o, *v;
+	int64_t x;
+
+	run(&r, "nvme", "id-ns", tgt.url, "-n", "1", "-o", "json", NULL);
+	expect(&r, 0, NULL, NULL);
+	j = parse_out();
+	assert_true(json_object_object_get_ex(j, "id_ns", &o));
+	assert_true(json_object_object_get_ex(o, name, &v));
+	x = json_object_get_int64(v);
+	json_object_put(j);
+	return x;
+}
+
+/* Format NVM (OACS bit 1): to 512-byte blocks and back to 4096 with a user data erase, the
+ * data zeroed, and the refusals by name. */
 static void test_format(void **state)
 {
 	json_object *j, *o, *v;
-	bool can_format;
 
 	run(&r, "nvme", "id-ctrl", tgt.url, "--json", NULL);
 	expect(&r, 0, NULL, NULL);
 	j = parse_out();
 	assert_true(json_object_object_get_ex(j, "id_ctrl", &o));
 	assert_true(json_object_object_get_ex(o, "oacs", &v));
-	can_format = json_object_get_int(v) & 2;
+	assert_true(json_object_get_int(v) & 2);
 	json_object_put(j);
+	assert_int_equal(ns_field("nlbaf"), 1);
 	run(&r, "nvme", "format", tgt.url, "-n", "1", "--lbaf", "0", NULL);
-	if (can_format) {
-		expect(&r, 0, "Success formatting namespace:1", NULL);
-		run(&r, "nvme", "format", tgt.url, "-n", "1", "--lbaf", "9", NULL);
-		expect(&r, 1, NULL, "NVMe status");
-	} else {
-		expect(&r, 1, NULL, "Invalid Command Opcode");
-	}
+	expect(&r, 0, "Success formatting namespace:1", NULL);
+	assert_int_equal(ns_field("flbas"), 0);
+	assert_int_equal(ns_field("nsze"), NT_IMG_BYTES / 512);
+	run(&r, "nvme", "format", tgt.url, "-n", "1", "--lbaf", "9", NULL);
+	expect(&r, 1, NULL, "Invalid Format");
+	run(&r, "nvme", "format", tgt.url, "-n", "1", "--lbaf", "1", "--ses", "2", NULL);
+	expect(&r, 1, NULL, "Invalid Field in Command");
+	run(&r, "nvme", "format", tgt.url, "-n", "7", "--lbaf", "1", NULL);
+	expect(&r, 1, NULL, "Invalid Namespace or Format");
+	run(&r, "nvme", "format", tgt.url, "-n", "1", "--lbaf", "1", "--ses", "1", NULL);
+	expect(&r, 0, "Success formatting namespace:1", NULL);
+	assert_int_equal(ns_field("flbas"), 1);
+	assert_int_equal(ns_field("nsze"), NT_IMG_BYTES / 4096);
 }
 
 /* uvfio bench nvme: bad command lines, and a short run in fio's JSON shape. */

@@ -567,6 +567,66 @@ static void test_admin_errors(void **state)
 	uvfio_nvme_dma_free(ctrl, buf);
 }
 
+/* Format NVM on uvfio's controller: the LBA size changes, the data is zeroed, refusals (no such
+ * format, protection information, cryptographic erase) carry the spec's status. */
+static void test_format(void **state)
+{
+	struct uvfio_nvme_ns_info ni;
+	struct done d = { 0 };
+	uint8_t *buf;
+	uint8_t zero[4096] = { 0 }, want[4096];
+
+	if (target_kind != T_UVFIO) {
+		skip(); /* other controllers' formats differ (QEMU's carry metadata) */
+		return;
+	}
+	assert_true(uvfio_nvme_ctrl_identify_data(ctrl) != NULL);
+	struct uvfio_nvme_ctrl_info ci;
+	assert_int_equal(uvfio_nvme_ctrl_get_info(ctrl, &ci), 0);
+	assert_true(ci.oacs & 2);
+	buf = uvfio_nvme_dma_alloc(ctrl, 4096);
+	fill(buf, 512, 77);
+	assert_int_equal(run1(uvfio_nvme_write(qp, 1, buf, 10, 1, cb, &d), &d), 0);
+
+	assert_int_equal(uvfio_nvme_format(ctrl, 1, 1, 0), 0);
+	assert_int_equal(uvfio_nvme_ns_get_info(ctrl, 1, &ni), 0);
+	assert_int_equal(ni.lba_size, 4096);
+	assert_int_equal(ni.flbas & 0xf, 1);
+	assert_int_equal(ni.nsze, ns.nsze * ns.lba_size / 4096);
+	d.n = 0;
+	assert_int_equal(run1(uvfio_nvme_read(qp, 1, buf, 1, 1, cb, &d), &d), 0);
+	assert_memory_equal(buf, zero, 4096); /* LBA 10 of 512 bytes lay in this block */
+	fill(want, 4096, 78);
+	memcpy(buf, want, 4096);
+	d.n = 0;
+	assert_int_equal(run1(uvfio_nvme_write(qp, 1, buf, ni.nsze - 1, 1, cb, &d), &d), 0);
+	memset(buf, 0, 4096);
+	d.n = 0;
+	assert_int_equal(run1(uvfio_nvme_read(qp, 1, buf, ni.nsze - 1, 1, cb, &d), &d), 0);
+	assert_memory_equal(buf, want, 4096);
+
+	/* No format 2, no protection information, no cryptographic erase, no namespace 9. */
+	int st = uvfio_nvme_format(ctrl, 1, 2, 0);
+	assert_int_equal(UVFIO_NVME_STATUS_CODE(st), 0x10a);
+	assert_string_equal(uvfio_nvme_strstatus(st), "Invalid Format");
+	struct uvfio_nvme_cmd pi = { .opcode = 0x80, .nsid = 1, .cdw10 = 1u << 5 };
+	assert_int_equal(UVFIO_NVME_STATUS_CODE(uvfio_nvme_admin(ctrl, &pi, NULL, 0, NULL)), 0x10a);
+	assert_int_equal(UVFIO_NVME_STATUS_CODE(uvfio_nvme_format(ctrl, 1, 0, 2)), 0x002);
+	assert_int_equal(UVFIO_NVME_STATUS_CODE(uvfio_nvme_format(ctrl, 9, 0, 0)), 0x00b);
+	assert_int_equal(uvfio_nvme_ns_get_info(ctrl, 1, &ni), 0);
+	assert_int_equal(ni.lba_size, 4096); /* a refused format changes nothing */
+
+	/* Back to 512 with a user data erase (SES 1): zeroed as well. */
+	assert_int_equal(uvfio_nvme_format(ctrl, 0xffffffffu, 0, 1), 0);
+	assert_int_equal(uvfio_nvme_ns_get_info(ctrl, 1, &ni), 0);
+	assert_int_equal(ni.lba_size, 512);
+	assert_int_equal(ni.nsze, ns.nsze * ns.lba_size / 512);
+	d.n = 0;
+	assert_int_equal(run1(uvfio_nvme_read(qp, 1, buf, ni.nsze - 8, 8, cb, &d), &d), 0);
+	assert_memory_equal(buf, zero, 4096);
+	uvfio_nvme_dma_free(ctrl, buf);
+}
+
 #define CASE(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 static int run_target(const char *name)
@@ -585,6 +645,7 @@ static int run_target(const char *name)
 		CASE(test_timeout_and_reset, setup_short_timeouts),
 		CASE(test_two_threads, setup_default),
 		CASE(test_admin_errors, setup_default),
+		CASE(test_format, setup_default),
 	};
 
 	return _cmocka_run_group_tests(name, tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);

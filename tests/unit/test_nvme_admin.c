@@ -83,6 +83,9 @@ static void test_identify_controller(void **state)
 	assert_int_equal(id->nn, 3);
 	assert_int_equal(id->ver, NVME_VS_1_4);
 	assert_true(id->oacs & NVME_CTRL_OACS_DBBUF);
+	assert_true(id->oacs & NVME_CTRL_OACS_FORMAT);
+	assert_int_equal(id->fna, 0);
+	assert_int_equal(id->kas, 0); /* no keep alive timer is enforced */
 	assert_int_equal(id->sqes, 0x66);
 	assert_int_equal(id->cqes, 0x44);
 	assert_int_equal(id->mdts, NVMEC_MDTS);
@@ -386,6 +389,28 @@ static void test_ioeventfds_offered(void **state)
 	assert_int_equal(r->sparse[0].size, NVMEC_DB_SIZE);
 }
 
+/* CAP.NSSRS is 0: writing "NVMe" to NSSR is ignored (the controller stays ready, CSTS.NSSRO
+ * stays clear). Keep Alive Timer is stored and read back; the command completes. */
+static void test_no_nssr_keep_alive(void **state)
+{
+	struct fh *h = *state;
+	fh_enable(h);
+	assert_int_equal((fh_rd(h, NVME_REG_CAP, 8) >> 36) & 1, 0);
+	fh_wr(h, NVME_REG_NSSR, 4, 0x4E564D65);
+	assert_int_equal(fh_identify(h, NVME_ID_CNS_CTRL, 0, 0), 0);
+	uint32_t csts = (uint32_t)fh_rd(h, NVME_REG_CSTS, 4);
+	assert_true(csts & NVME_CSTS_RDY);
+	assert_int_equal(csts & (1u << 4), 0);
+	struct nvme_sqe c = { .opcode = NVME_ADM_SET_FEATURES, .cdw10 = NVME_FEAT_KATO,
+			      .cdw11 = 120000 };
+	assert_int_equal(fh_cmd(h, 0, &c), 0);
+	c = (struct nvme_sqe){ .opcode = NVME_ADM_GET_FEATURES, .cdw10 = NVME_FEAT_KATO };
+	assert_int_equal(fh_cmd(h, 0, &c), 0);
+	assert_int_equal(h->last.dw0, 120000);
+	c = (struct nvme_sqe){ .opcode = NVME_ADM_KEEP_ALIVE };
+	assert_int_equal(fh_cmd(h, 0, &c), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -399,6 +424,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ioeventfds_offered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_nssr_keep_alive, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

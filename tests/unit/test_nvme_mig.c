@@ -136,6 +136,39 @@ static void test_stop_copy(void **state)
 	fh_free(src);
 }
 
+/* Format NVM's LBA format is state: it travels (stream version 2), and the data it zeroed reads
+ * as zeroes on the destination. */
+static void test_format_migrates(void **state)
+{
+	(void)state;
+	struct fh *src = fh_new(DECL);
+	fh_enable(src);
+	fh_io_queue(src, 1, FH_QSIZE);
+	write_lbas(src, 0, 16, 4);
+	struct nvme_sqe f = { .opcode = NVME_ADM_FORMAT_NVM, .nsid = 1, .cdw10 = 1 };
+	assert_int_equal(fh_cmd(src, 0, &f), 0);
+	assert_int_equal(set_state(src, UVFIO_MIG_STATE_STOP), 0);
+	assert_int_equal(set_state(src, UVFIO_MIG_STATE_STOP_COPY), 0);
+	uint8_t *stream = NULL;
+	size_t len = 0;
+	drain(src, &stream, &len);
+	struct fh *dst = destination(src, DECL);
+	assert_int_equal(resume(dst, stream, len), 0);
+	assert_int_equal(set_state(dst, UVFIO_MIG_STATE_RUNNING), 0);
+	assert_int_equal(fh_identify(dst, NVME_ID_CNS_NS, 1, 0), 0);
+	struct nvme_id_ns *ns = (void *)(dst->ram + FH_ADMIN_BUF);
+	assert_int_equal(ns->flbas & 0xf, 1);
+	assert_int_equal(ns->nsze, (2u << 20) / 4096);
+	uint8_t zero[4096] = { 0 };
+	memset(dst->ram + FH_DATA, 0xee, 4096);
+	assert_int_equal(fh_rw(dst, 1, NVME_CMD_READ, 1, 0, 1, 0, 4096), 0);
+	assert_memory_equal(dst->ram + FH_DATA, zero, 4096);
+	free(stream);
+	fh_free(dst);
+	assert_int_equal(set_state(src, UVFIO_MIG_STATE_STOP), 0);
+	fh_free(src);
+}
+
 static void test_pre_copy_dirty(void **state)
 {
 	(void)state;
@@ -247,6 +280,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stop_copy),
+		cmocka_unit_test(test_format_migrates),
 		cmocka_unit_test(test_pre_copy_dirty),
 		cmocka_unit_test(test_incompatible_refused),
 		cmocka_unit_test(test_reset_while_stopped_runs_again),

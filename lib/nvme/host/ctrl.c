@@ -127,7 +127,7 @@ static void collect_ioeventfds(struct uvfio_nvme_ctrl *c, uint32_t ndb)
 
 /* Doorbells: map the doorbell pages if the region lets us, and take the ioeventfds that kick
  * the controller after a doorbell store (mmap) or a shadow doorbell update; else messages. */
-static void setup_doorbell_path(struct uvfio_nvme_ctrl *c)
+void nvme_setup_doorbell_path(struct uvfio_nvme_ctrl *c)
 {
 	uint32_t ndb = 2 * (NVME_HOST_MAX_QPAIRS + 1);
 	size_t len = ((size_t)ndb * (4u << c->dstrd) + NVME_HOST_PAGE - 1) &
@@ -315,7 +315,7 @@ int uvfio_nvme_ctrl_open(struct uvfio_handle *h, const struct uvfio_nvme_opts *o
 			       &c->admin);
 	if (ret < 0)
 		goto fail;
-	setup_doorbell_path(c);
+	nvme_setup_doorbell_path(c);
 	nvme_qpair_setup_doorbells(c->admin);
 	if ((ret = nvme_ctrl_enable(c)) < 0)
 		goto fail;

@@ -215,3 +215,25 @@ void nvme_irq_rearm(struct uvfio_nvme_ctrl *c)
 	if (c->irq_mode == UVFIO_NVME_IRQ_INTX)
 		uvfio_irq_unmask(c->h, UVFIO_PCI_INTX_IRQ, 0);
 }
+
+int nvme_irq_move(struct uvfio_nvme_ctrl *c)
+{
+	int ret;
+
+	if (!c->nvec)
+		return 0;
+	ret = uvfio_irq_enable(c->h, c->irq_index, 0, c->nvec, c->vec_fd);
+	if (ret < 0) {
+		log_err("nvme: enabling %s on the new device: %s", kind_name(c->irq_mode),
+			strerror(-ret));
+		return ret;
+	}
+	/* Config space moved with the device, so the capability's enable bit normally did too. */
+	if (c->irq_mode != UVFIO_NVME_IRQ_INTX)
+		cap_enable(c, c->irq_mode, true);
+	/* An interrupt the source raised may sit in an eventfd nobody polls any more: waiters
+	 * look at the completion queues first, so a spurious wake-up is all it costs. */
+	for (uint32_t i = 0; i < c->nvec; i++)
+		(void)eventfd_write(c->vec_fd[i], 1);
+	return 0;
+}

@@ -112,6 +112,8 @@ int nvme_reg_read32(struct uvfio_nvme_ctrl *c, uint32_t off, uint32_t *val);
 int nvme_reg_write32(struct uvfio_nvme_ctrl *c, uint32_t off, uint32_t val);
 int nvme_ctrl_disable(struct uvfio_nvme_ctrl *c);
 int nvme_ctrl_enable(struct uvfio_nvme_ctrl *c);
+/* Map the doorbells / take the ioeventfds of c->h (sets db_map, db_efd, db_mode). */
+void nvme_setup_doorbell_path(struct uvfio_nvme_ctrl *c);
 uint64_t nvme_now_ns(void);
 
 /* dma.c */
@@ -148,5 +150,7 @@ int nvme_irq_setup(struct uvfio_nvme_ctrl *c);
 void nvme_irq_teardown(struct uvfio_nvme_ctrl *c);
 /* After the vector's eventfd fired and the queue was processed (INTx: unmask). */
 void nvme_irq_rearm(struct uvfio_nvme_ctrl *c);
+/* The same vectors (eventfds) on c->h, after the controller moved there (migration). */
+int nvme_irq_move(struct uvfio_nvme_ctrl *c);
 
 #endif
