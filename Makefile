@@ -36,9 +36,12 @@ check-asan: deps $(ASAN_BUILD)/build.ninja
 
 # ThreadSanitizer over the tests in meson suite 'threads' (listed in tests/unit/meson.build and
 # tests/integration/meson.build), built with gcc (the tests' packed wire structs need no clang
-# warning exceptions). Suppressions, each with its reason: tests/tsan.supp.
+# warning exceptions). Suppressions, each with its reason: tests/tsan.supp. -Wno-tsan: TSan does
+# not model standalone fences, which order the NVMe queues in guest memory (as a device across
+# the bus would see them); gcc warns about each, TSan judges those accesses without them.
 $(TSAN_BUILD)/build.ninja:
-	CC=gcc meson setup $(TSAN_BUILD) -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug
+	CC=gcc meson setup $(TSAN_BUILD) -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug \
+		-Dc_args=-Wno-tsan
 
 check-tsan: deps $(TSAN_BUILD)/build.ninja
 	ninja -C $(TSAN_BUILD)

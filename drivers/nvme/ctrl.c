@@ -197,7 +197,7 @@ static void nvme_pci_reset(struct uvfio_pci_device *pdev)
 	n->regs.aqa = 0;
 	n->regs.asq = n->regs.acq = 0;
 	n->regs.intms = 0;
-	n->cc_changed = false;
+	__atomic_store_n(&n->cc_changed, false, __ATOMIC_RELEASE);
 	n->gen++;
 	pthread_mutex_unlock(&n->lock);
 	nvmec_kick(n);

@@ -106,7 +106,7 @@ static void reg_write(struct nvmec *n, uint64_t off, size_t count, uint64_t val)
 		break;
 	case NVME_REG_CC:
 		r->cc = v & ~NVME_CC_RESERVED;
-		n->cc_changed = true;
+		__atomic_store_n(&n->cc_changed, true, __ATOMIC_RELEASE);
 		kick = true;
 		break;
 	case NVME_REG_AQA:

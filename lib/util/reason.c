@@ -11,7 +11,7 @@ void reason_clear(void)
 	reason[0] = '\0';
 }
 
-static void vset(const char *fmt, va_list ap)
+static __attribute__((format(printf, 1, 0))) void vset(const char *fmt, va_list ap)
 {
 	if (reason[0])
 		return;

@@ -674,6 +674,37 @@ static void text_seeds(void)
 	free(b);
 }
 
+/*
+ * NVMe: the admin queue in a mapped window, the controller enabled, doorbells rung. Guest
+ * memory is zeros, so each fetched SQE is opcode 0 with bad fields: the worker's fetch, the
+ * admin dispatcher's refusals and the completion path all run; the fuzzer mutates from here.
+ */
+static void nvme_seeds(const char *target)
+{
+	struct buf *b = calloc(1, sizeof(*b));
+
+	for (int with_fd = 1; with_fd >= 0; with_fd--) {
+		b->n = 0;
+		put8(b, (uint8_t)with_fd);
+		dma_map(b, with_fd);
+		region_write(b, 7, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+		region_read(b, 0, 0x00, 8);              /* CAP */
+		region_write(b, 0, 0x24, 0x000f000f, 4); /* AQA: 16-entry admin queues */
+		region_write(b, 0, 0x28, 0x100000, 8);   /* ASQ */
+		region_write(b, 0, 0x30, 0x101000, 8);   /* ACQ */
+		region_write(b, 0, 0x14, 0x00460001, 4); /* CC: EN, IOSQES 6, IOCQES 4 */
+		region_read(b, 0, 0x1c, 4);              /* CSTS */
+		for (uint32_t tail = 1; tail <= 4; tail++)
+			region_write(b, 0, 0x1000, tail, 4); /* SQ0 tail doorbell */
+		region_write(b, 0, 0x1004, 2, 4);        /* CQ0 head doorbell */
+		region_write(b, 0, 0x1008, 7, 4);        /* a doorbell of a queue that does not exist */
+		region_write(b, 0, 0x14, 0x00460000, 4); /* CC.EN 1->0: reset */
+		region_read(b, 0, 0x1c, 4);
+		save(target, with_fd ? "admin_memfd" : "admin_msg", b);
+	}
+	free(b);
+}
+
 int main(int argc, char **argv)
 {
 	uint8_t *stream;
@@ -690,6 +721,8 @@ int main(int argc, char **argv)
 	server_seeds("fuzz_server_edu", false, NULL, 0);
 	stream = saved_stream("edu-mig,mem=4K", &len);
 	server_seeds("fuzz_server_edu_mig", true, stream, len);
+	server_seeds("fuzz_server_nvme", false, NULL, 0);
+	nvme_seeds("fuzz_server_nvme");
 	mig_device_seeds(stream, len);
 	free(stream);
 	client_seeds();
