@@ -81,6 +81,11 @@ static inline size_t vfu_client_xfer(const struct vfu_client *c)
 int vfu_client_exchange(struct vfu_client *c, uint16_t cmd, const struct iovec *iov, int iovcnt,
 			const int *fds, size_t nfds, size_t max_reply_fds, struct vfu_msg *reply);
 
+/* region_info.c: GET_REGION_INFO, re-asked once with the argsz the server says it needs. fd
+ * (if not NULL) receives the region's mmap fd or -1. */
+int vfu_client_region_info(struct vfu_client *c, uint32_t index, struct uvfio_region_info *info,
+			   int *fd);
+
 /* The halves of an exchange, for callers that keep a request in flight (client_mig.c). Caller
  * holds c->lock. send fills req (its msg_id); recv waits for req's reply, and place (may be
  * NULL) may receive its payload straight into the caller's memory (see vfu_recv_placed();
