@@ -73,6 +73,18 @@ int vfu_send(int sock, struct vfu_hdr *hdr, const struct iovec *iov, int iovcnt,
 }
 
 /* sendmsg() until all of iov went out; mh may carry fds, which go with the first bytes. */
+void vfu_attach_fds(struct msghdr *mh, void *ctl, const int *fds, size_t nfds)
+{
+	memset(ctl, 0, CMSG_SPACE(sizeof(int) * nfds));
+	mh->msg_control = ctl;
+	mh->msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+	struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+}
+
 static int send_all(int sock, struct msghdr *mh, struct iovec *cur, int cnt, int timeout_ms)
 {
 	while (cnt > 0) {
@@ -125,16 +137,8 @@ int vfu_send_timeout(int sock, struct vfu_hdr *hdr, const struct iovec *iov, int
 	if (total <= UINT32_MAX) {
 		hdr->msg_size = (uint32_t)total;
 		struct msghdr mh = { 0 };
-		if (nfds) {
-			memset(&ctl, 0, sizeof(ctl));
-			mh.msg_control = ctl.buf;
-			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-			memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-		}
+		if (nfds)
+			vfu_attach_fds(&mh, ctl.buf, fds, nfds);
 		ret = send_all(sock, &mh, v, iovcnt + 1, timeout_ms);
 	}
 	if (v != small)

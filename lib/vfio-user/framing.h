@@ -32,6 +32,11 @@ void vfu_msg_release(struct vfu_msg *msg);
 
 /* Sends header (msg_size computed from the iovecs) + payload iovecs + fds, all of it, retrying on
  * EINTR/EAGAIN (poll). MSG_NOSIGNAL: a gone peer gives -EPIPE, not SIGPIPE. */
+/* Puts fds as one SCM_RIGHTS message in mh, using ctl (CMSG_SPACE(sizeof(int) * nfds) bytes,
+ * cmsghdr-aligned, sized by the caller for its own fd limit). */
+struct msghdr;
+void vfu_attach_fds(struct msghdr *mh, void *ctl, const int *fds, size_t nfds);
+
 int vfu_send(int sock, struct vfu_hdr *hdr, const struct iovec *iov, int iovcnt, const int *fds,
 	     size_t nfds);
 /* The same with a bound: -ETIMEDOUT if the peer takes none of the rest for timeout_ms (-1: none).

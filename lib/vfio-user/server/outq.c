@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "vfio-user/framing.h"
 #include "vfio-user/server/outq.h"
 
 #define OUTQ_DIRECT_IOV 64 /* iovecs tried in the direct sendmsg; the rest is queued */
@@ -33,16 +34,8 @@ ssize_t outq_send_nowait(int sock, struct iovec *iov, int cnt, const int *fds, s
 	} ctl;
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
 
-	if (nfds) {
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
+	if (nfds)
+		vfu_attach_fds(&mh, ctl.buf, fds, nfds);
 	for (;;) {
 		ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n >= 0)
