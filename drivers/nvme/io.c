@@ -24,22 +24,32 @@ static void count(struct nvmec *n, bool write, uint64_t bytes)
 	}
 }
 
+/* The LBA range of a Read/Write/Compare checked against the namespace and the transfer limit,
+ * and its data pointer (PRP or SGL) mapped into sg. */
+static uint16_t map_lbas(struct nvmec *n, struct nvmec_ns *ns, const struct nvme_sqe *c,
+			 struct nvmec_sg *sg, uint64_t *slba, uint64_t *len)
+{
+	uint64_t nlb = NVME_RW_NLB(c->cdw12);
+
+	*slba = nvme_rw_slba(c);
+	*len = nlb << ns->lba_shift;
+	uint16_t st = lba_range(ns, *slba, nlb);
+	if (st)
+		return st;
+	if (*len > MAX_XFER)
+		return SC(NVME_SC_INVALID_FIELD) | DNR;
+	return nvmec_map_data(n, c, *len, false, sg);
+}
+
 static uint16_t rw(struct nvmec *n, struct nvmec_ns *ns, struct nvmec_req *req, bool write)
 {
 	static __thread struct nvmec_sg sg;
 	const struct nvme_sqe *c = &req->cmd;
-	uint64_t slba = nvme_rw_slba(c);
-	uint64_t nlb = NVME_RW_NLB(c->cdw12);
-	uint64_t len = nlb << ns->lba_shift;
+	uint64_t slba, len;
 
 	if ((c->cdw12 >> 26) & 0xf) /* PRINFO: no protection information formats */
 		return SC(NVME_SC_INVALID_FIELD) | DNR;
-	uint16_t st = lba_range(ns, slba, nlb);
-	if (st)
-		return st;
-	if (len > MAX_XFER)
-		return SC(NVME_SC_INVALID_FIELD) | DNR;
-	st = nvmec_map_data(n, c, len, false, &sg);
+	uint16_t st = map_lbas(n, ns, c, &sg, &slba, &len);
 	if (st)
 		return st;
 	if (n->aio && ns->fd >= 0 &&
@@ -64,17 +74,10 @@ static uint16_t compare(struct nvmec *n, struct nvmec_ns *ns, struct nvmec_req *
 {
 	static __thread struct nvmec_sg sg;
 	const struct nvme_sqe *c = &req->cmd;
-	uint64_t slba = nvme_rw_slba(c);
-	uint64_t nlb = NVME_RW_NLB(c->cdw12);
-	uint64_t len = nlb << ns->lba_shift;
+	uint64_t slba, len;
 	uint8_t *host = n->bounce, *media = n->bounce + MAX_XFER;
 
-	uint16_t st = lba_range(ns, slba, nlb);
-	if (st)
-		return st;
-	if (len > MAX_XFER)
-		return SC(NVME_SC_INVALID_FIELD) | DNR;
-	st = nvmec_map_data(n, c, len, false, &sg);
+	uint16_t st = map_lbas(n, ns, c, &sg, &slba, &len);
 	if (st)
 		return st;
 	st = nvmec_sg_copy(n, &sg, host, len, false);
